@@ -1,0 +1,16 @@
+"""adagan: StyleGAN2 with adaptive discriminator augmentation (ADA), in pure PyTorch."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["build_networks", "__version__"]
+
+
+def build_networks(preset: str, resolution: int, img_channels: int = 3, c_dim: int = 0, gpus: int = 1):
+    """Build (G, D) exactly as training with `preset` would, e.g. build_networks('paper256', 256)."""
+    from adagan.config import resolve
+    from adagan.networks import Discriminator, Generator
+
+    cfg = resolve(preset, resolution, img_channels=img_channels, c_dim=c_dim, gpus=gpus)
+    return Generator(cfg.G), Discriminator(cfg.D)

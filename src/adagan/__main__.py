@@ -1,0 +1,5 @@
+"""`python -m adagan` is the `adagan` command."""
+
+from adagan.cli.main import main
+
+main()

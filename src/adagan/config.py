@@ -1,0 +1,335 @@
+"""Every setting as a frozen dataclass, plus the preset table (SPEC.md §2).
+
+No torch import here: the config is plain data that round-trips through JSON.
+`resolve(cfg_name, resolution, ...)` turns a preset name into a full
+`TrainConfig`; `apply_overrides` applies dotted `section.field=value` strings
+(the CLI's `--loss.r1_gamma=0.5`) on top, so the CLI only overrides what was given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from adagan.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    z_dim: int = 512  # input latent size
+    w_dim: int = 512  # intermediate latent size
+    c_dim: int = 0  # number of classes (0 = unconditional)
+    img_resolution: int = 256  # square, power of two, 4 < res <= 1024 (16..1024 supported)
+    img_channels: int = 3  # 1, 3 or 4
+    channel_base: int = 32768  # channels at res r = min(channel_base // r, channel_max)
+    channel_max: int = 512
+    map_layers: int = 8  # depth of the mapping network
+    map_lr_mul: float = 0.01  # learning-rate multiplier of the mapping network
+    w_avg_beta: float = 0.995  # decay of the tracked mean of w (truncation centre)
+    num_fp16_res: int = 4  # top resolutions run in fp16 on CUDA (never 4x4, never on CPU)
+    conv_clamp: float | None = 256  # clamp activations to +-conv_clamp (None = off)
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    c_dim: int = 0
+    img_resolution: int = 256
+    img_channels: int = 3
+    channel_base: int = 32768
+    channel_max: int = 512
+    architecture: str = "resnet"  # "resnet" or "orig"
+    mbstd_group_size: int = 4  # minibatch-std group size (min with the batch)
+    mbstd_num_channels: int = 1
+    cmap_dim: int = 512  # projection-discriminator embedding size (conditional only)
+    map_layers: int = 8  # depth of the label mapping (conditional only)
+    map_lr_mul: float = 0.01
+    num_fp16_res: int = 4
+    conv_clamp: float | None = 256
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    r1_gamma: float = 10.0  # R1 weight; penalty = gamma/2 * ||grad||^2
+    r1_interval: int = 16  # lazy R1: every N D steps, scaled by N (0 = off)
+    pl_weight: float = 2.0  # path-length weight (0 = off)
+    pl_interval: int = 4  # lazy path-length: every N G steps
+    pl_decay: float = 0.01  # decay of the path-length running mean
+    pl_batch_shrink: int = 2  # path length on batch // shrink
+    style_mixing_prob: float = 0.9
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr_g: float = 0.002
+    lr_d: float = 0.002
+    beta1: float = 0.0
+    beta2: float = 0.99
+    eps: float = 1e-8
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    mode: str = "ada"  # "ada" (adaptive p), "fixed" (p as given) or "noaug"
+    p: float = 0.0  # initial p for ada, the p for fixed
+    target: float = 0.6  # r_t target
+    interval: int = 4  # update p every N iterations
+    ada_kimg: float = 500.0  # p can move 0 -> 1 in this many kimg of reals
+    augpipe: str = "bgc"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    cfg: str = "auto"  # preset name this was resolved from
+    G: GeneratorConfig = field(default_factory=GeneratorConfig)
+    D: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    gpus: int = 1
+    batch: int = 32  # total batch over all processes
+    batch_gpu: int = 32  # per-process batch; gradients accumulate to `batch`
+    ema_kimg: float = 10.0  # G_ema half-life in kimg
+    ema_rampup: float | None = None  # ema ramp-up ratio (None = off)
+    kimg: float = 25000.0  # training length in thousands of real images
+    tick_kimg: float = 4.0  # progress/stats interval
+    snap_ticks: int = 50  # snapshot every N ticks
+    freezed: int = 0  # Freeze-D: number of top D layers not trained
+    seed: int = 0
+    # Data (filled by the training command).
+    data: str = ""
+    mirror: bool = False
+    cond: bool = False
+    subset: int | None = None
+    metrics: tuple[str, ...] = ()
+    # Wall-clock cap in minutes per invocation (None = no cap); used by the CPU demo.
+    max_minutes: float | None = None
+    # Execution options (CUDA only; they do not change what is learned).
+    amp_bf16: bool = False  # bf16 autocast around G and D
+    channels_last: bool = False  # NHWC memory layout for the networks
+
+
+# --------------------------------------------------------------------------
+# Presets (SPEC.md §2). `ref_gpus` is the GPU count the batch was tuned for.
+
+@dataclass(frozen=True)
+class PresetSpec:
+    ref_gpus: int
+    kimg: float
+    batch: int
+    mbstd: int
+    fmaps: float
+    lr: float
+    gamma: float
+    ema_kimg: float
+    ema_rampup: float | None
+    map_layers: int
+    # Extras for presets that deviate from the paper networks.
+    channel_max: int = 512
+    z_dim: int = 512
+    w_dim: int = 512
+    pl_weight: float = 2.0
+    style_mixing_prob: float = 0.9
+    d_architecture: str = "resnet"
+    channel_base: int | None = None  # overrides the fmaps formula when set
+    max_minutes: float | None = None
+    num_fp16_res: int = 4
+    conv_clamp: float | None = 256
+
+
+PRESETS: dict[str, PresetSpec | None] = {
+    # "auto" depends on resolution and GPU count: see _auto_spec.
+    "auto": None,
+    "stylegan2": PresetSpec(8, 25000, 32, 4, 1, 0.002, 10, 10, None, 8),
+    "paper256": PresetSpec(8, 25000, 64, 8, 0.5, 0.0025, 1, 20, None, 8),
+    "paper512": PresetSpec(8, 25000, 64, 8, 1, 0.0025, 0.5, 20, None, 8),
+    "paper1024": PresetSpec(8, 25000, 32, 4, 1, 0.002, 2, 10, None, 8),
+    "cifar": PresetSpec(2, 100000, 64, 32, 1, 0.0025, 0.01, 500, 0.05, 2,
+                        pl_weight=0.0, style_mixing_prob=0.0, d_architecture="orig"),
+    # Small fp32 networks a 2-core CPU trains in minutes at 32x32 (about 1M params each).
+    "cpu": PresetSpec(1, 1000, 32, 4, 1, 0.0025, 0.05, 2.5, 0.05, 2,
+                      channel_max=128, z_dim=128, w_dim=128, channel_base=2048, max_minutes=30,
+                      num_fp16_res=0, conv_clamp=None),
+}
+
+
+def _auto_spec(resolution: int, gpus: int) -> PresetSpec:
+    res = resolution
+    batch = max(min(gpus * min(4096 // res, 32), 64), gpus)
+    return PresetSpec(
+        ref_gpus=gpus,
+        kimg=25000,
+        batch=batch,
+        mbstd=min(batch // gpus, 4),
+        fmaps=1 if res >= 512 else 0.5,
+        lr=0.002 if res >= 1024 else 0.0025,
+        gamma=0.0002 * (res**2) / batch,
+        ema_kimg=batch * 10 / 32,
+        ema_rampup=0.05,
+        map_layers=2,
+    )
+
+
+def _check_resolution(resolution: int) -> None:
+    if not isinstance(resolution, int) or resolution < 16 or resolution > 1024 or resolution & (resolution - 1):
+        raise ConfigError(
+            f"resolution must be a power of two from 16 to 1024, got {resolution!r}; "
+            "resize the dataset with `adagan dataset --resolution N`"
+        )
+
+
+def resolve(
+    cfg: str,
+    resolution: int,
+    img_channels: int = 3,
+    c_dim: int = 0,
+    gpus: int = 1,
+) -> TrainConfig:
+    """The full training config of preset `cfg` for this data shape and GPU count."""
+    if cfg not in PRESETS:
+        raise ConfigError(f"unknown preset --cfg {cfg!r}; choose one of: {', '.join(PRESETS)}")
+    _check_resolution(resolution)
+    if img_channels not in (1, 3, 4):
+        raise ConfigError(f"img_channels must be 1, 3 or 4, got {img_channels}")
+    if gpus < 1:
+        raise ConfigError(f"--gpus must be at least 1, got {gpus}")
+    spec = PRESETS[cfg] or _auto_spec(resolution, gpus)
+    # Per-GPU batch as in the reference setup; fewer GPUs accumulate gradients.
+    batch_gpu = max(spec.batch // max(spec.ref_gpus, gpus), 1)
+    channel_base = spec.channel_base or int(spec.fmaps * 32768)
+    G = GeneratorConfig(
+        z_dim=spec.z_dim, w_dim=spec.w_dim, c_dim=c_dim, img_resolution=resolution,
+        img_channels=img_channels, channel_base=channel_base, channel_max=spec.channel_max,
+        map_layers=spec.map_layers, num_fp16_res=spec.num_fp16_res, conv_clamp=spec.conv_clamp,
+    )
+    D = DiscriminatorConfig(
+        c_dim=c_dim, img_resolution=resolution, img_channels=img_channels,
+        channel_base=channel_base, channel_max=spec.channel_max, architecture=spec.d_architecture,
+        mbstd_group_size=spec.mbstd, num_fp16_res=spec.num_fp16_res, conv_clamp=spec.conv_clamp,
+    )
+    return TrainConfig(
+        cfg=cfg, G=G, D=D,
+        loss=LossConfig(r1_gamma=spec.gamma, pl_weight=spec.pl_weight,
+                        style_mixing_prob=spec.style_mixing_prob),
+        optim=OptimConfig(lr_g=spec.lr, lr_d=spec.lr),
+        gpus=gpus, batch=spec.batch, batch_gpu=batch_gpu,
+        ema_kimg=spec.ema_kimg, ema_rampup=spec.ema_rampup, kimg=spec.kimg,
+        max_minutes=spec.max_minutes, cond=c_dim > 0,
+    )
+
+
+# --------------------------------------------------------------------------
+# JSON round trip and dotted overrides.
+
+def to_dict(cfg: Any) -> dict:
+    """A dataclass config as plain JSON-able data (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def to_json(cfg: Any) -> str:
+    return json.dumps(to_dict(cfg), indent=2, sort_keys=True)
+
+
+def _hints(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _strip_optional(tp):
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return tp, False
+
+
+def from_dict(cls, data: dict):
+    """Build dataclass `cls` from `to_dict` output; unknown keys are an error."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a JSON object for {cls.__name__}, got {type(data).__name__}")
+    hints = _hints(cls)
+    unknown = set(data) - set(hints)
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} field(s): {', '.join(sorted(unknown))}")
+    kwargs = {}
+    for name, value in data.items():
+        tp, _ = _strip_optional(hints[name])
+        if dataclasses.is_dataclass(tp) and isinstance(value, dict):
+            value = from_dict(tp, value)
+        elif typing.get_origin(tp) is tuple and isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def from_json(text: str, cls=TrainConfig):
+    return from_dict(cls, json.loads(text))
+
+
+def _parse_value(text: str, tp, key: str):
+    tp, optional = _strip_optional(tp)
+    if optional and text.lower() in ("none", "null"):
+        return None
+    try:
+        if tp is bool:
+            low = text.lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if tp is int:
+            return int(text)
+        if tp is float:
+            return float(text)
+        if tp is str:
+            return text
+        if typing.get_origin(tp) is tuple:
+            return tuple(s for s in text.split(",") if s)
+    except ValueError:
+        pass
+    raise ConfigError(f"cannot set {key}={text!r}: expected {getattr(tp, '__name__', tp)}")
+
+
+def apply_overrides(cfg, overrides: dict[str, str] | list[str]):
+    """Apply `section.field=value` overrides (strings) to a frozen config.
+
+    `overrides` is a dict or a list of "key=value" strings. Values are parsed
+    to the field's type; unknown keys raise ConfigError naming the valid ones.
+    """
+    if isinstance(overrides, list):
+        pairs = {}
+        for item in overrides:
+            if "=" not in item:
+                raise ConfigError(f"override {item!r} must look like section.field=value")
+            k, v = item.split("=", 1)
+            pairs[k.lstrip("-")] = v
+        overrides = pairs
+    for key, text in overrides.items():
+        cfg = _set_path(cfg, key.split("."), text, key)
+    return cfg
+
+
+def _set_path(obj, path: list[str], text: str, key: str):
+    hints = _hints(type(obj))
+    name = path[0]
+    if name not in hints:
+        valid = ", ".join(sorted(hints))
+        raise ConfigError(f"unknown setting {key!r}: {name!r} is not one of {valid}")
+    current = getattr(obj, name)
+    if len(path) == 1:
+        if dataclasses.is_dataclass(current):
+            raise ConfigError(f"{key!r} is a section; set one of its fields, e.g. {key}.FIELD=VALUE")
+        return dataclasses.replace(obj, **{name: _parse_value(text, hints[name], key)})
+    if not dataclasses.is_dataclass(current):
+        raise ConfigError(f"unknown setting {key!r}: {name!r} has no sub-fields")
+    return dataclasses.replace(obj, **{name: _set_path(current, path[1:], text, key)})
+
+
+def num_ws(resolution: int) -> int:
+    """Number of w vectors the synthesis network consumes: 2*log2(res) - 2."""
+    return 2 * int(math.log2(resolution)) - 2

@@ -1,0 +1,126 @@
+"""StyleGAN2 discriminator: "resnet" (or "orig") blocks, minibatch-std epilogue,
+projection conditioning with its own 8-layer label mapping (SPEC §1)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from adagan.config import DiscriminatorConfig
+from adagan.errors import ConfigError
+from adagan.networks.generator import MappingNetwork, block_resolutions, channels_at, fp16_resolution
+from adagan.networks.layers import Conv2dLayer, FullyConnectedLayer, MinibatchStdLayer
+
+ARCHITECTURES = ("resnet", "orig")
+
+
+class DiscriminatorBlock(nn.Module):
+    """[FromRGB at the top] -> conv0 3x3 -> conv1 3x3 with 2x down (+ 1x1 down skip in resnet)."""
+
+    def __init__(self, in_channels: int, tmp_channels: int, out_channels: int, resolution: int,
+                 img_channels: int, architecture: str = "resnet", use_fp16: bool = False,
+                 conv_clamp: float | None = None, channels_last: bool = False):
+        super().__init__()
+        self.in_channels, self.resolution, self.architecture = in_channels, resolution, architecture
+        self.use_fp16 = use_fp16
+        self.channels_last = use_fp16 and channels_last
+        cl = self.channels_last
+        if in_channels == 0:
+            self.fromrgb = Conv2dLayer(img_channels, tmp_channels, 1, activation="lrelu", conv_clamp=conv_clamp,
+                                       channels_last=cl)
+        self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, 3, activation="lrelu", conv_clamp=conv_clamp,
+                                 channels_last=cl)
+        self.conv1 = Conv2dLayer(tmp_channels, out_channels, 3, activation="lrelu", down=2,
+                                 conv_clamp=conv_clamp, channels_last=cl)
+        if architecture == "resnet":
+            self.skip = Conv2dLayer(tmp_channels, out_channels, 1, bias=False, down=2, channels_last=cl)
+
+    def forward(self, x: torch.Tensor | None, img: torch.Tensor, force_fp32: bool = False) -> torch.Tensor:
+        use_fp16 = self.use_fp16 and not force_fp32 and img.device.type == "cuda"
+        dtype = torch.float16 if use_fp16 else torch.float32
+        memory_format = torch.channels_last if (self.channels_last and use_fp16) else torch.contiguous_format
+        if self.in_channels == 0:
+            x = self.fromrgb(img.to(dtype=dtype, memory_format=memory_format))
+        else:
+            x = x.to(dtype=dtype, memory_format=memory_format)
+        if self.architecture == "resnet":
+            # Both paths scaled by sqrt(0.5) so the sum keeps unit variance.
+            y = self.skip(x, gain=math.sqrt(0.5))
+            x = self.conv0(x)
+            x = self.conv1(x, gain=math.sqrt(0.5))
+            return y + x
+        return self.conv1(self.conv0(x))
+
+
+class DiscriminatorEpilogue(nn.Module):
+    """4x4: minibatch std -> conv 3x3 (C+1 -> C) -> FC (C*16 -> C) -> FC (C -> 1 or cmap_dim)."""
+
+    def __init__(self, in_channels: int, cmap_dim: int, resolution: int = 4, mbstd_group_size: int = 4,
+                 mbstd_num_channels: int = 1, conv_clamp: float | None = None):
+        super().__init__()
+        self.in_channels, self.cmap_dim, self.resolution = in_channels, cmap_dim, resolution
+        self.mbstd = MinibatchStdLayer(mbstd_group_size, mbstd_num_channels) if mbstd_num_channels > 0 else None
+        self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, 3, activation="lrelu",
+                                conv_clamp=conv_clamp)
+        self.fc = FullyConnectedLayer(in_channels * resolution**2, in_channels, activation="lrelu")
+        self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
+
+    def forward(self, x: torch.Tensor, cmap: torch.Tensor | None) -> torch.Tensor:
+        x = x.to(dtype=torch.float32, memory_format=torch.contiguous_format)
+        if self.mbstd is not None:
+            x = self.mbstd(x)
+        x = self.conv(x)
+        x = self.fc(x.flatten(1))
+        x = self.out(x)
+        if self.cmap_dim > 0:
+            # Projection discriminator: inner product with the label embedding.
+            x = (x * cmap).sum(dim=1, keepdim=True) * (1 / np.sqrt(self.cmap_dim))
+        return x
+
+
+class Discriminator(nn.Module):
+    """D(img, c) -> logits [N, 1]."""
+
+    def __init__(self, cfg: DiscriminatorConfig, channels_last: bool = False):
+        super().__init__()
+        if cfg.architecture not in ARCHITECTURES:
+            raise ConfigError(f"D architecture must be one of {ARCHITECTURES}, got {cfg.architecture!r}")
+        self.cfg = cfg
+        self.c_dim, self.img_resolution, self.img_channels = cfg.c_dim, cfg.img_resolution, cfg.img_channels
+        self.block_resolutions = [r for r in reversed(block_resolutions(cfg.img_resolution)) if r > 4]
+        fp16_res = fp16_resolution(cfg.img_resolution, cfg.num_fp16_res)
+        ch = lambda r: channels_at(r, cfg.channel_base, cfg.channel_max)
+        for res in self.block_resolutions:
+            in_ch = ch(res) if res < cfg.img_resolution else 0
+            block = DiscriminatorBlock(in_ch, ch(res), ch(res // 2), res, cfg.img_channels,
+                                       architecture=cfg.architecture,
+                                       use_fp16=cfg.num_fp16_res > 0 and res >= fp16_res,
+                                       conv_clamp=cfg.conv_clamp, channels_last=channels_last)
+            setattr(self, f"b{res}", block)
+        cmap_dim = cfg.cmap_dim if cfg.c_dim else 0
+        if cfg.c_dim:
+            self.mapping = MappingNetwork(0, cfg.c_dim, cmap_dim, num_ws=None, num_layers=cfg.map_layers,
+                                          lr_multiplier=cfg.map_lr_mul, w_avg_beta=None)
+        self.b4 = DiscriminatorEpilogue(ch(4), cmap_dim, mbstd_group_size=cfg.mbstd_group_size,
+                                        mbstd_num_channels=cfg.mbstd_num_channels, conv_clamp=cfg.conv_clamp)
+
+    def forward(self, img: torch.Tensor, c: torch.Tensor | None = None, force_fp32: bool = False) -> torch.Tensor:
+        res, C = self.img_resolution, self.img_channels
+        assert img.ndim == 4 and img.shape[1:] == (C, res, res), \
+            f"img must be [N, {C}, {res}, {res}], got {list(img.shape)}"  # [NCHW]
+        x = None
+        for r in self.block_resolutions:
+            x = getattr(self, f"b{r}")(x, img, force_fp32=force_fp32)
+        cmap = self.mapping(None, c) if self.c_dim else None
+        return self.b4(x, cmap)
+
+    def layer_names(self) -> list[str]:
+        """Module prefixes in Freeze-D order: from the highest resolution down to the epilogue."""
+        names = []
+        for r in self.block_resolutions:
+            block = getattr(self, f"b{r}")
+            names += [f"b{r}.{n}" for n in ("fromrgb", "conv0", "conv1", "skip") if hasattr(block, n)]
+        return names + ["b4.conv", "b4.fc", "b4.out"]

@@ -1,0 +1,254 @@
+"""StyleGAN2 generator: mapping network + "skip" synthesis network (SPEC §1).
+
+Names follow the architecture (`mapping.fc0.weight`, `synthesis.b32.conv0.affine.weight`,
+`synthesis.b4.conv1.noise_const`, `mapping.w_avg`) so official weights map by renaming.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from adagan.config import GeneratorConfig
+from adagan.config import num_ws as _num_ws
+from adagan.networks.layers import FIR, FullyConnectedLayer, normalize_2nd_moment
+from adagan.ops import bias_act, modulated_conv2d, setup_filter, upsample2d
+
+NOISE_MODES = ("random", "const", "none")
+
+
+def channels_at(res: int, channel_base: int, channel_max: int) -> int:
+    """Feature maps at resolution `res`: min(channel_base // res, channel_max)."""
+    return min(channel_base // res, channel_max)
+
+
+def block_resolutions(img_resolution: int) -> list[int]:
+    return [2**i for i in range(2, int(np.log2(img_resolution)) + 1)]
+
+
+def fp16_resolution(img_resolution: int, num_fp16_res: int) -> int:
+    """Blocks at or above this resolution run in fp16 on CUDA (4x4 never does)."""
+    return max(2 ** (int(np.log2(img_resolution)) + 1 - num_fp16_res), 8)
+
+
+def _check_noise_mode(noise_mode: str) -> None:
+    if noise_mode not in NOISE_MODES:
+        raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+
+
+class MappingNetwork(nn.Module):
+    """z (and one-hot c) -> w, broadcast to `num_ws` copies, with a tracked mean for truncation.
+
+    z_dim=0 gives a label-only mapping (the projection discriminator's); num_ws=None
+    returns [N, w_dim] instead of [N, num_ws, w_dim]; w_avg_beta=None disables w_avg.
+    """
+
+    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int | None, num_layers: int = 8,
+                 lr_multiplier: float = 0.01, w_avg_beta: float | None = 0.995):
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
+        self.num_layers = num_layers
+        self.w_avg_beta = w_avg_beta
+        embed_features = w_dim if c_dim else 0
+        if c_dim:
+            self.embed = FullyConnectedLayer(c_dim, embed_features)
+        features = [z_dim + embed_features] + [w_dim] * num_layers
+        for i in range(num_layers):
+            setattr(self, f"fc{i}", FullyConnectedLayer(features[i], features[i + 1], activation="lrelu",
+                                                        lr_multiplier=lr_multiplier))
+        if num_ws is not None and w_avg_beta is not None:
+            self.register_buffer("w_avg", torch.zeros([w_dim]))
+
+    def forward(self, z: torch.Tensor | None, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None, update_emas: bool = False) -> torch.Tensor:
+        parts = []
+        if self.z_dim:
+            assert z is not None and z.ndim == 2 and z.shape[1] == self.z_dim, \
+                f"z must be [N, {self.z_dim}], got {None if z is None else list(z.shape)}"  # [NZ]
+            parts.append(normalize_2nd_moment(z.to(torch.float32)))
+        if self.c_dim:
+            assert c is not None and c.ndim == 2 and c.shape[1] == self.c_dim, \
+                f"c must be [N, {self.c_dim}] one-hot labels, got {None if c is None else list(c.shape)}"  # [NC]
+            parts.append(normalize_2nd_moment(self.embed(c.to(torch.float32))))
+        x = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        for i in range(self.num_layers):
+            x = getattr(self, f"fc{i}")(x)
+
+        if update_emas and self.num_ws is not None and self.w_avg_beta is not None:
+            self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+        if self.num_ws is None:
+            return x
+        x = x.unsqueeze(1).repeat(1, self.num_ws, 1)  # [NWC]
+        if truncation_psi != 1:
+            assert self.w_avg_beta is not None, "truncation needs w_avg tracking"
+            cutoff = self.num_ws if truncation_cutoff is None else truncation_cutoff
+            x = torch.cat([self.w_avg.lerp(x[:, :cutoff], truncation_psi), x[:, cutoff:]], dim=1)
+        return x
+
+    def extra_repr(self) -> str:
+        return f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, num_ws={self.num_ws}"
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated 3x3 conv (optionally 2x upsampling) + noise + bias + lrelu + clamp."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, up: int = 1,
+                 conv_clamp: float | None = None, kernel_size: int = 3, channels_last: bool = False):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.resolution, self.up = resolution, up
+        self.conv_clamp = conv_clamp
+        self.padding = kernel_size // 2
+        self.register_buffer("resample_filter", setup_filter(FIR), persistent=False)
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.weight = nn.Parameter(
+            torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(memory_format=memory_format))
+        self.register_buffer("noise_const", torch.randn([resolution, resolution]))
+        self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random", fused_modconv: bool = True,
+                gain: float = 1.0) -> torch.Tensor:
+        styles = self.affine(w)  # [NI]
+        noise = None
+        if noise_mode == "random":
+            noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device,
+                                dtype=torch.float32) * self.noise_strength
+        elif noise_mode == "const":
+            noise = self.noise_const * self.noise_strength
+        x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
+                             resample_filter=self.resample_filter, flip_weight=(self.up == 1),
+                             fused_modconv=fused_modconv)
+        act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
+        return bias_act(x, self.bias, act="lrelu", gain=math.sqrt(2) * gain, clamp=act_clamp)
+
+
+class ToRGBLayer(nn.Module):
+    """1x1 modulated conv without demodulation (style scaled by 1/sqrt(in)), bias, no activation."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, conv_clamp: float | None = None,
+                 channels_last: bool = False):
+        super().__init__()
+        self.conv_clamp = conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 1, 1]).to(memory_format=memory_format))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.weight_gain = 1 / math.sqrt(in_channels)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool = True) -> torch.Tensor:
+        styles = self.affine(w) * self.weight_gain
+        x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
+        return bias_act(x, self.bias, clamp=self.conv_clamp)
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution: (const | conv0 with 2x up) -> conv1 -> ToRGB added to the upsampled image."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
+                 use_fp16: bool = False, conv_clamp: float | None = None, channels_last: bool = False):
+        super().__init__()
+        self.in_channels, self.resolution = in_channels, resolution
+        self.use_fp16 = use_fp16
+        self.channels_last = use_fp16 and channels_last
+        self.register_buffer("resample_filter", setup_filter(FIR), persistent=False)
+        if in_channels == 0:
+            self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+            self.num_conv = 1
+        else:
+            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2, conv_clamp=conv_clamp,
+                                        channels_last=self.channels_last)
+            self.num_conv = 2
+        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp,
+                                    channels_last=self.channels_last)
+        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp,
+                                channels_last=self.channels_last)
+        self.num_torgb = 1
+
+    def forward(self, x, img, ws, noise_mode="random", force_fp32=False, fused_modconv=None):
+        # ws: [N, num_conv + num_torgb, w_dim]
+        use_fp16 = self.use_fp16 and not force_fp32 and ws.device.type == "cuda"
+        dtype = torch.float16 if use_fp16 else torch.float32
+        memory_format = torch.channels_last if (self.channels_last and use_fp16) else torch.contiguous_format
+        if fused_modconv is None:
+            # Grouped convs are fast for inference; shared-weight convs train faster.
+            fused_modconv = (not self.training) and (dtype == torch.float32 or ws.shape[0] == 1)
+        w_iter = iter(ws.unbind(dim=1))
+        if self.in_channels == 0:
+            x = self.const.to(dtype=dtype, memory_format=memory_format)
+            x = x.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+        else:
+            x = x.to(dtype=dtype, memory_format=memory_format)
+            x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused_modconv=fused_modconv)
+        x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused_modconv=fused_modconv)
+        if img is not None:
+            img = upsample2d(img, self.resample_filter)
+        y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv).to(torch.float32)
+        img = y if img is None else img + y
+        return x, img
+
+
+class SynthesisNetwork(nn.Module):
+    def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 32768,
+                 channel_max: int = 512, num_fp16_res: int = 4, conv_clamp: float | None = 256,
+                 channels_last: bool = False):
+        super().__init__()
+        self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
+        self.block_resolutions = block_resolutions(img_resolution)
+        fp16_res = fp16_resolution(img_resolution, num_fp16_res)
+        self.num_ws = 0
+        for res in self.block_resolutions:
+            in_ch = channels_at(res // 2, channel_base, channel_max) if res > 4 else 0
+            out_ch = channels_at(res, channel_base, channel_max)
+            use_fp16 = num_fp16_res > 0 and res >= fp16_res
+            block = SynthesisBlock(in_ch, out_ch, w_dim, res, img_channels, use_fp16=use_fp16,
+                                   conv_clamp=conv_clamp, channels_last=channels_last)
+            self.num_ws += block.num_conv
+            if res == img_resolution:
+                self.num_ws += block.num_torgb
+            setattr(self, f"b{res}", block)
+        assert self.num_ws == _num_ws(img_resolution)
+
+    def forward(self, ws: torch.Tensor, noise_mode: str = "random", force_fp32: bool = False,
+                fused_modconv: bool | None = None) -> torch.Tensor:
+        _check_noise_mode(noise_mode)
+        assert ws.ndim == 3 and ws.shape[1:] == (self.num_ws, self.w_dim), \
+            f"ws must be [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}"  # [NWC]
+        ws = ws.to(torch.float32)
+        x = img = None
+        w_idx = 0
+        for res in self.block_resolutions:
+            block = getattr(self, f"b{res}")
+            # Blocks overlap by one w: a block's ToRGB uses the next block's first w.
+            block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
+            w_idx += block.num_conv
+            x, img = block(x, img, block_ws, noise_mode=noise_mode, force_fp32=force_fp32,
+                           fused_modconv=fused_modconv)
+        return img
+
+
+class Generator(nn.Module):
+    """G(z, c) -> images [N, img_channels, res, res], float, roughly in [-1, 1]."""
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
+        self.img_resolution, self.img_channels = cfg.img_resolution, cfg.img_channels
+        self.synthesis = SynthesisNetwork(cfg.w_dim, cfg.img_resolution, cfg.img_channels,
+                                          channel_base=cfg.channel_base, channel_max=cfg.channel_max,
+                                          num_fp16_res=cfg.num_fp16_res, conv_clamp=cfg.conv_clamp)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(cfg.z_dim, cfg.c_dim, cfg.w_dim, self.num_ws, num_layers=cfg.map_layers,
+                                      lr_multiplier=cfg.map_lr_mul, w_avg_beta=cfg.w_avg_beta)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None, noise_mode: str = "random", update_emas: bool = False,
+                force_fp32: bool = False, fused_modconv: bool | None = None) -> torch.Tensor:
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                          update_emas=update_emas)
+        return self.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32, fused_modconv=fused_modconv)

@@ -1,0 +1,22 @@
+import torch
+
+from adagan.config import GeneratorConfig
+from adagan.io import save_networks
+from adagan.networks import Generator
+
+
+def test_info_prints_configs(run_cli, tmp_path):
+    G = Generator(GeneratorConfig(z_dim=8, w_dim=8, img_resolution=16, channel_base=128, channel_max=8, map_layers=2))
+    save_networks(tmp_path / "g.safetensors", G=G, metadata={"kimg": 4.0})
+    code, out, err = run_cli("info", tmp_path / "g.safetensors")
+    assert code == 0, err
+    assert "networks: G" in out and "16px" in out and "kimg: 4" in out
+    code, out, _ = run_cli("info", "--json", tmp_path / "g.safetensors")
+    assert code == 0 and '"networks"' in out
+    assert torch.is_tensor(next(G.parameters()))
+
+
+def test_info_rejects_other_files(run_cli, tmp_path):
+    (tmp_path / "x.safetensors").write_bytes(b"junk")
+    code, _, err = run_cli("info", tmp_path / "x.safetensors")
+    assert code == 1 and err.startswith("Error:") and "Traceback" not in err

@@ -1,0 +1,40 @@
+"""Shared pytest setup: CUDA/slow markers, deterministic threads."""
+
+import pytest
+import torch
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    run_slow = config.getoption("--runslow")
+    has_cuda = torch.cuda.is_available()
+    for item in items:
+        if "slow" in item.keywords and not run_slow:
+            item.add_marker(pytest.mark.skip(reason="slow: pass --runslow to run"))
+        if "cuda" in item.keywords and not has_cuda:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run the `adagan` CLI in-process: returns (exit_code, stdout, stderr).
+
+    Goes through `adagan.cli.main.main`, so user errors come out exactly as a
+    user sees them (one `Error: ...` line, exit code 1), not as exceptions.
+    """
+    from adagan.cli.main import main
+
+    def run(*args: str):
+        capsys.readouterr()
+        code = 0
+        try:
+            main([str(a) for a in args])
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
