@@ -1,0 +1,82 @@
+"""Pictures of what the discriminator sees: real images and their augmented versions, and a sheet of each
+transform at a few fixed strengths (draws at fixed quantiles instead of random)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from adagan.augment.pipeline import AUGPIPES, GROUPS, AugmentPipe
+
+SHEET_QUANTILES = (0.02, 0.16, 0.5, 0.84, 0.98)
+
+
+def to_uint8_hwc(images: torch.Tensor) -> np.ndarray:
+    """NCHW floats in [-1, 1] -> NHWC uint8 (1 channel -> grey, 4 -> composited on white)."""
+    x = ((images.detach().float().cpu() + 1) * 127.5).clamp(0, 255)
+    if x.shape[1] == 4:
+        rgb, a = x[:, :3], x[:, 3:] / 255
+        x = rgb * a + 255 * (1 - a)
+    if x.shape[1] == 1:
+        x = x.repeat(1, 3, 1, 1)
+    return x.round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def tile(rows: list[np.ndarray], pad: int = 2) -> Image.Image:
+    """rows: lists of NHWC uint8 arrays of the same size -> one white-separated grid image."""
+    h, w = rows[0].shape[1:3]
+    cols = max(len(r) for r in rows)
+    canvas = np.full([len(rows) * (h + pad) + pad, cols * (w + pad) + pad, 3], 255, np.uint8)
+    for i, row in enumerate(rows):
+        for j, img in enumerate(row):
+            y, x = pad + i * (h + pad), pad + j * (w + pad)
+            canvas[y:y + h, x:x + w] = img
+    return Image.fromarray(canvas)
+
+
+def augment_grid(reals: torch.Tensor, augpipe: str, p: float, rows: int = 4, seed: int = 0) -> Image.Image:
+    """First row the reals ([-1, 1] NCHW), then `rows` independently augmented copies at probability p."""
+    pipe = AugmentPipe(augpipe).to(reals.device)
+    pipe.p.fill_(p)
+    torch.manual_seed(seed)
+    out = [to_uint8_hwc(reals)]
+    with torch.no_grad():
+        for _ in range(rows):
+            out.append(to_uint8_hwc(pipe(reals)))
+    return tile(out)
+
+
+def transform_sheet(image: torch.Tensor, augpipe: str, quantiles=SHEET_QUANTILES, scale: int = 2) -> Image.Image:
+    """One row per transform enabled by `augpipe`, one column per quantile of its random parameters.
+
+    image: one [1, C, H, W] image in [-1, 1]. Each row applies only that transform (with probability 1),
+    its parameters drawn at the column's quantile (0.5 is the median draw, usually the identity).
+    """
+    names = [t for g in AUGPIPES[augpipe] for t in GROUPS[g]]
+    if image.shape[1] == 1:
+        names = [t for t in names if t not in ("hue", "saturation")]
+    rows, labels = [], []
+    with torch.no_grad():
+        for name in names:
+            row = [to_uint8_hwc(image)[0]]
+            for q in quantiles:
+                pipe = AugmentPipe(None, debug_percentile=q, **{name: 1}).to(image.device)
+                pipe.p.fill_(1.0)
+                row.append(to_uint8_hwc(pipe(image))[0])
+            rows.append(np.stack(row))
+            labels.append(name)
+    grid = tile(rows)
+    if scale > 1:
+        grid = grid.resize((grid.width * scale, grid.height * scale), Image.NEAREST)
+    label_w = 80
+    sheet = Image.new("RGB", (grid.width + label_w, grid.height + 14), "white")
+    sheet.paste(grid, (label_w, 14))
+    draw = ImageDraw.Draw(sheet)
+    row_h = (grid.height - 2 * scale) / max(1, len(rows))
+    for i, name in enumerate(labels):
+        draw.text((4, 14 + int(i * row_h + row_h / 2) - 5), name, fill=(0, 0, 0))
+    col_w = (grid.width - 2 * scale) / (len(quantiles) + 1)
+    for j, head in enumerate(["input", *[f"q={q:g}" for q in quantiles]]):
+        draw.text((label_w + int(j * col_w) + 4, 1), head, fill=(0, 0, 0))
+    return sheet

@@ -1,0 +1,200 @@
+import math
+
+import pytest
+import torch
+
+from adagan.augment import AUGPIPES, TRANSFORMS, AugmentPipe
+from adagan.augment.pipeline import _Draws, blit, filter_bands, resample, resample_filter
+from adagan.errors import ConfigError
+from adagan.ops import setup_filter
+
+
+def images(n=4, c=3, res=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand([n, c, res, res], generator=g) * 2 - 1
+
+
+def smooth(n=2, res=32):
+    u = torch.arange(res, dtype=torch.float64) - (res - 1) / 2
+    Y, X = torch.meshgrid(u, u, indexing="ij")
+    img = torch.sin(0.3 * X + 0.1) * torch.cos(0.2 * Y) + 0.3 * torch.sin(0.15 * X + 0.25 * Y)
+    return img[None, None].repeat(n, 3, 1, 1), X, Y
+
+
+@pytest.mark.parametrize("augpipe", list(AUGPIPES))
+@pytest.mark.parametrize("c", [1, 3, 4])
+def test_p0_is_exact_identity(augpipe, c):
+    x = images(c=c)
+    pipe = AugmentPipe(augpipe)
+    assert float(pipe.p) == 0
+    assert torch.equal(pipe(x), x)
+
+
+def test_xflip_and_rotate90_are_pixel_permutations():
+    x = images(n=64)
+    for name, allowed in [("xflip", lambda v: [v, v.flip(2)]),
+                          ("rotate90", lambda v: [torch.rot90(v, k, dims=(1, 2)) for k in range(4)])]:
+        pipe = AugmentPipe(None, **{name: 1})
+        pipe.p.fill_(1)
+        torch.manual_seed(1)
+        y = pipe(x)
+        seen = set()
+        for i in range(len(x)):
+            matches = [k for k, a in enumerate(allowed(x[i])) if torch.equal(y[i], a)]
+            assert matches, f"{name}: sample {i} is not an exact permutation"
+            seen.add(matches[0])
+        assert len(seen) == len(allowed(x[0]))  # every variant occurs
+
+
+def test_integer_translation_moves_pixels_exactly():
+    x = images(n=2, res=32)
+    pipe = AugmentPipe(None, xint=1, debug_percentile=1.0)  # t = +0.125 of the size = 4 px right and down
+    pipe.p.fill_(1)
+    y = pipe(x)
+    assert torch.equal(y[:, :, 4:, 4:], x[:, :, :-4, :-4])
+    assert torch.equal(y[:, :, :4, 4:], x[:, :, 1:5, :-4].flip(2))  # reflected at the border
+
+
+def test_resampling_is_aligned_with_exact_blit_and_analytic_warps():
+    f = setup_filter(resample_filter())
+    img, X, Y = smooth()
+    M = torch.eye(3, dtype=torch.float64).repeat(2, 1, 1)
+    M[:, 0, 2], M[1, 1, 2] = 3, -2
+    assert (resample(img, M, f) - blit(img, M))[..., 6:-6, 6:-6].abs().max() < 0.02
+    # Half-pixel translation and a rotation against the analytic function.
+    M = torch.eye(3, dtype=torch.float64)[None].clone()
+    M[0, 0, 2], M[0, 1, 2] = 0.5, -0.25
+    fn = lambda X, Y: torch.sin(0.3 * X + 0.1) * torch.cos(0.2 * Y) + 0.3 * torch.sin(0.15 * X + 0.25 * Y)  # noqa
+    assert (resample(img[:1], M, f)[0, 0] - fn(X + 0.5, Y - 0.25))[6:-6, 6:-6].abs().max() < 0.01
+    th = 0.3
+    R = torch.tensor([[[math.cos(th), -math.sin(th), 0], [math.sin(th), math.cos(th), 0], [0, 0, 1]]],
+                     dtype=torch.float64)
+    Xi, Yi = math.cos(th) * X - math.sin(th) * Y, math.sin(th) * X + math.cos(th) * Y
+    assert (resample(img[:1], R, f)[0, 0] - fn(Xi, Yi))[8:-8, 8:-8].abs().max() < 0.01
+
+
+def test_filters():
+    h = resample_filter()
+    assert len(h) == 23 and abs(h.sum() - 1) < 1e-12 and abs(h[11] - 0.5) < 1e-12
+    assert abs(h[11 + 2::2]).max() < 1e-9 and abs(h[11 - 2::-2]).max() < 1e-9  # half-band: even taps are 0
+    b = filter_bands()
+    delta = b.sum(0)
+    assert abs(delta[len(delta) // 2] - 1) < 1e-12 and abs(delta).sum() - 1 < 1e-12
+
+
+def test_fractions_at_p_half():
+    pipe = AugmentPipe("bgcfnc")
+    pipe.p.fill_(0.5)
+    torch.manual_seed(0)
+    pipe(images(n=3000, res=4))  # the draws do not depend on the size; 4 px keeps this fast
+    for name, masks in pipe.applied.items():
+        for m in masks:
+            want = 1 - math.sqrt(0.5) if name == "rotate" else 0.5
+            assert abs(m.float().mean().item() - want) < 0.04, name
+    rot = pipe.applied["rotate"]
+    assert abs((rot[0] | rot[1]).float().mean().item() - 0.5) < 0.04  # P(any rotation) = p
+    assert set(pipe.applied) == set(TRANSFORMS)
+
+
+def test_every_transform_applied_at_p1():
+    pipe = AugmentPipe("bgcfnc")
+    pipe.p.fill_(1)
+    pipe(images(n=16, res=16))
+    assert all(bool(m.all()) for masks in pipe.applied.values() for m in masks)
+
+
+def luma(x):
+    return x[:, :3].mean(1)
+
+
+def test_colour_transforms_and_luma():
+    x = images(n=32)
+    torch.manual_seed(0)
+    for name in ("hue", "saturation"):
+        pipe = AugmentPipe(None, **{name: 1})
+        pipe.p.fill_(1)
+        y = pipe(x)
+        assert not torch.allclose(y, x)
+        assert torch.allclose(luma(y), luma(x), atol=1e-5), name
+    pipe = AugmentPipe(None, lumaflip=1, debug_percentile=0.9)  # always flips
+    pipe.p.fill_(1)
+    y = pipe(x)
+    assert torch.allclose(luma(y), -luma(x), atol=1e-5)  # luma reflected, magnitude kept
+    assert torch.allclose(y - luma(y)[:, None], x - luma(x)[:, None], atol=1e-5)  # chroma untouched
+
+
+def test_noop_colour_draw_is_identity():
+    pipe = AugmentPipe(None, brightness=1, contrast=1, hue=1, saturation=1)
+    M = pipe._color_matrix(_Draws(4, "cpu", 0.5), 4, 3)  # median draws: +0, *2^0, 0 deg, *2^0
+    assert M is None
+    pipe.p.fill_(1)
+    M = pipe._color_matrix(_Draws(4, "cpu", 0.8), 4, 3)
+    assert M is not None and not torch.allclose(M, torch.eye(4, dtype=M.dtype))
+
+
+def test_grayscale_and_alpha():
+    x1 = images(n=8, c=1)
+    pipe = AugmentPipe("bgcfnc")
+    pipe.p.fill_(1)
+    y = pipe(x1)
+    assert y.shape == x1.shape and torch.isfinite(y).all()
+    x4 = images(n=8, c=4)
+    pipe = AugmentPipe("color")
+    pipe.p.fill_(1)
+    y = pipe(x4)
+    assert torch.equal(y[:, 3], x4[:, 3]) and not torch.allclose(y[:, :3], x4[:, :3])
+
+
+@pytest.mark.parametrize("res", [16, 64])
+def test_never_nan_or_inf(res):
+    x = images(n=32 if res == 16 else 4, res=res) * 1.5
+    pipe = AugmentPipe("bgcfnc", scale_std=0.5, aniso_std=0.5)
+    pipe.p.fill_(1)
+    torch.manual_seed(0)
+    for _ in range(3):
+        y = pipe(x)
+        assert y.shape == x.shape and torch.isfinite(y).all()
+
+
+def test_gradcheck_double_backward():
+    pipe = AugmentPipe("bgcfnc", debug_percentile=0.8).double()
+    pipe.p.fill_(1)
+    x = (torch.rand([1, 1, 8, 8], dtype=torch.float64) * 2 - 1).requires_grad_(True)
+    assert torch.autograd.gradcheck(pipe, (x,), fast_mode=True)
+    assert torch.autograd.gradgradcheck(pipe, (x,), fast_mode=True)
+
+
+def test_random_draws_are_seeded_by_torch():
+    pipe = AugmentPipe("bgc")
+    pipe.p.fill_(0.7)
+    x = images(n=8)
+    torch.manual_seed(3)
+    a = pipe(x)
+    torch.manual_seed(3)
+    assert torch.equal(a, pipe(x))
+
+
+def test_bad_settings():
+    with pytest.raises(ConfigError, match="unknown --augpipe"):
+        AugmentPipe("bgx")
+    with pytest.raises(ConfigError, match="unknown augmentation setting"):
+        AugmentPipe("bgc", wobble=1)
+    with pytest.raises(ConfigError, match="non-negative"):
+        AugmentPipe("bgc", xflip=-1)
+    with pytest.raises(ValueError, match="square"):
+        AugmentPipe("bgc")(torch.zeros(1, 3, 16, 32))
+    with pytest.raises(ValueError, match="channels"):
+        AugmentPipe("bgc")(torch.zeros(1, 2, 16, 16))
+
+
+@pytest.mark.cuda
+def test_cuda_matches_shapes_and_is_finite():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    pipe = AugmentPipe("bgcfnc").cuda()
+    pipe.p.fill_(0.8)
+    x = images(n=32, res=64).cuda().requires_grad_(True)
+    y = pipe(x)
+    (g,) = torch.autograd.grad(y.square().sum(), x, create_graph=True)
+    g.square().sum().backward()
+    assert torch.isfinite(y).all() and torch.isfinite(x.grad).all()
