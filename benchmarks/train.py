@@ -1,0 +1,58 @@
+"""Training speed: seconds per kimg and peak memory of real `adagan train` runs.
+
+    python benchmarks/train.py                        # CPU: cpu preset and auto at 32/64 px (Twemoji)
+    python benchmarks/train.py --device cuda --data ffhq256.zip --configs paper256:64,auto:
+
+Each configuration trains for --kimg in a temporary directory (first tick excluded as
+warm-up when there are several) and reports sec/kimg and peak RAM / GPU memory from the
+run's stats.jsonl. Format of --configs: CFG[@RES][:BATCH], comma-separated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+
+def run(cfg: str, res: int | None, batch: int | None, kimg: float, data: str | None, device: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "adagan", "train", "--cfg", cfg, "--outdir", tmp, "--name", "bench",
+               "--kimg", str(kimg), "--tick", str(kimg / 3), "--snap", "1000", "--device", device,
+               "--augment.ada_kimg=100"]
+        if data:
+            cmd += ["--data", data]
+        if res:
+            cmd += ["--resolution", str(res)]
+        if batch:
+            cmd += ["--batch", str(batch)]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        rows = [json.loads(x) for x in (Path(tmp) / "bench" / "stats.jsonl").read_text().splitlines()]
+    timed = rows[1:] or rows
+    sec_per_kimg = sum(r["Timing/sec_per_kimg"] for r in timed) / len(timed)
+    return {"sec_per_kimg": sec_per_kimg, "img_per_s": 1000 / sec_per_kimg,
+            "peak_ram_gb": max(r.get("Resources/peak_ram_gb", 0) for r in rows),
+            "peak_gpu_gb": max(r.get("Resources/peak_gpu_mem_gb", 0) for r in rows)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--data", default=None, help="dataset (default: built-in Twemoji)")
+    ap.add_argument("--configs", default="cpu@32,auto@32,auto@64")
+    ap.add_argument("--kimg", type=float, default=0.384)
+    args = ap.parse_args()
+    print(f"device={args.device} kimg={args.kimg}")
+    for item in args.configs.split(","):
+        spec, _, batch = item.partition(":")
+        cfg, _, res = spec.partition("@")
+        r = run(cfg, int(res) if res else None, int(batch) if batch else None, args.kimg, args.data, args.device)
+        print(f"{item:<16s} {r['sec_per_kimg']:9.1f} sec/kimg  {r['img_per_s']:7.1f} img/s  "
+              f"peak RAM {r['peak_ram_gb']:.2f} GB  peak GPU {r['peak_gpu_gb']:.2f} GB", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""A run's own progress report: plots of stats.jsonl and metric-*.jsonl, and a small HTML page.
+
+`write_report(run_dir)` renders `report.png` (losses, augment p, r_t, scores, penalties and
+metrics vs kimg) and `report.html` (self-contained: the plot and the newest image grids are
+embedded as base64 PNGs). Needs matplotlib (`pip install adagan[report]`).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+from pathlib import Path
+
+from adagan.errors import AdaganError
+
+PANELS = [
+    ("Losses", ["Loss/G/loss", "Loss/D/loss"]),
+    ("Augmentation", ["Progress/augment", "Progress/r_t", "Loss/signs/real"]),
+    ("D scores", ["Loss/scores/real", "Loss/scores/fake"]),
+    ("Regularization", ["Loss/r1_penalty", "Loss/pl_penalty"]),
+    ("Speed (sec/kimg)", ["Timing/sec_per_kimg"]),
+]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    if not path.exists():
+        return rows
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a kill
+    return rows
+
+
+def _metric_series(run_dir: Path) -> dict[str, list[tuple[float, float]]]:
+    series: dict[str, list[tuple[float, float]]] = {}
+    for path in sorted(run_dir.glob("metric-*.jsonl")):
+        for row in read_jsonl(path):
+            kimg = row.get("kimg")
+            for key, value in (row.get("results") or {}).items():
+                if kimg is not None and isinstance(value, int | float) and math.isfinite(value):
+                    series.setdefault(key, []).append((float(kimg), float(value)))
+    return series
+
+
+def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """Render report.png and report.html in run_dir; returns their paths."""
+    run_dir = Path(run_dir)
+    rows = read_jsonl(run_dir / "stats.jsonl")
+    if not rows:
+        raise AdaganError(f"{run_dir} has no stats.jsonl lines yet; is it a training run directory?")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise AdaganError("the report needs matplotlib: pip install matplotlib") from None
+
+    metrics = _metric_series(run_dir)
+    panels = PANELS + ([("Metrics", sorted(metrics))] if metrics else [])
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.6 * len(panels)), sharex=True)
+    for ax, (title, keys) in zip(axes, panels, strict=True):
+        for key in keys:
+            pts = metrics.get(key) if title == "Metrics" else [
+                (r["Progress/kimg"], r[key]) for r in rows
+                if isinstance(r.get(key), int | float) and math.isfinite(r[key])]
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="." if len(pts) < 30 else None,
+                        label=key.split("/", 1)[-1])
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8, loc="best")
+    axes[-1].set_xlabel("kimg")
+    fig.suptitle(run_dir.name, fontsize=11)
+    fig.tight_layout()
+    png = run_dir / "report.png"
+    tmp = run_dir / ".report.png.tmp"
+    fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+    os.replace(tmp, png)
+
+    grids = sorted(run_dir.glob("fakes[0-9]*.png"))[-1:] + [p for p in (run_dir / "reals.png",) if p.exists()]
+    last = rows[-1]
+    summary = ", ".join(f"{k} {last[k]:.4g}" for k in ("Progress/kimg", "Progress/augment", "Loss/G/loss",
+                                                         "Loss/D/loss") if isinstance(last.get(k), int | float))
+    parts = [f"<h1>{html.escape(run_dir.name)}</h1><p>{html.escape(summary)}</p>", _img(png, "progress")]
+    for g in grids:
+        parts.append(f"<h2>{html.escape(g.name)}</h2>" + _img(g, g.name))
+    page = ("<!doctype html><meta charset='utf-8'><title>adagan report</title>"
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}img{max-width:100%}</style>"
+            + "".join(parts))
+    out = run_dir / "report.html"
+    tmp = run_dir / ".report.html.tmp"
+    tmp.write_text(page)
+    os.replace(tmp, out)
+    return png, out
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"

@@ -1,0 +1,188 @@
+"""End-to-end training on tiny configs: files, resume equality, DDP sync, dry run, errors."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from adagan.io import load_networks, read_metadata
+
+TINY = ["--cfg", "cpu", "--G.z_dim=8", "--G.w_dim=8", "--G.channel_base=128", "--G.channel_max=8",
+        "--D.channel_base=128", "--D.channel_max=8", "--D.mbstd_group_size=2", "--batch", "4", "--batch-gpu", "2",
+        "--tick", "0.016", "--snap", "1"]
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory):
+    """16 small RGB images in two class folders."""
+    root = tmp_path_factory.mktemp("imgs")
+    rng = np.random.RandomState(0)
+    for i in range(16):
+        cls = root / f"class{i % 2}"
+        cls.mkdir(exist_ok=True)
+        arr = (rng.rand(16, 16, 3) * 255).astype(np.uint8)
+        arr[:, : 8 if i % 2 else 4] = 255
+        Image.fromarray(arr).save(cls / f"{i:02d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def dataset_zip(image_dir, tmp_path_factory):
+    from adagan.cli.main import main
+
+    dest = tmp_path_factory.mktemp("ds") / "tiny.zip"
+    try:
+        main(["dataset", "--source", str(image_dir), "--dest", str(dest), "--labels", "subfolders"])
+    except SystemExit as e:
+        assert not e.code
+    return dest
+
+
+def _files(run_dir: Path):
+    return {p.name for p in run_dir.iterdir()}
+
+
+def test_two_tick_run_writes_everything(run_cli, dataset_zip, tmp_path):
+    code, out, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--name", "r", "--kimg", "0.032",
+                             "--augment.ada_kimg=0.01", "--augment.target=-1.5", *TINY)
+    assert code == 0, err
+    run = tmp_path / "r"
+    files = _files(run)
+    assert {"config.json", "log.txt", "stats.jsonl", "reals.png", "fakes_init.png"} <= files
+    assert any(f.startswith("network-snapshot-") for f in files)
+    assert any(f.startswith("fakes0000") for f in files)
+    ticks = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert len(ticks) == 2 and [t["Progress/tick"] for t in ticks] == [1, 2]
+    for t in ticks:
+        assert np.isfinite(t["Loss/G/loss"]) and np.isfinite(t["Loss/D/loss"])
+    assert ticks[-1]["Progress/augment"] != 0  # ADA moved p (fast ada_kimg, r_t > target always)
+    snap = sorted(run.glob("network-snapshot-*.safetensors"))[-1]
+    nets = load_networks(snap)
+    assert set(nets) == {"G", "D", "G_ema"}
+    meta = read_metadata(snap)
+    assert meta["meta.kimg"] == pytest.approx(0.032)
+    assert "tick 2" in (run / "log.txt").read_text()
+
+
+def _final_weights(run: Path):
+    snap = sorted(run.glob("network-snapshot-*.safetensors"))[-1]
+    return {k: v.state_dict() for k, v in load_networks(snap).items()}
+
+
+def test_resume_equals_uninterrupted(run_cli, dataset_zip, tmp_path):
+    args = ["--data", dataset_zip, "--outdir", tmp_path, *TINY, "--seed", "3"]
+    code, _, err = run_cli("train", "--name", "full", "--kimg", "0.080", *args)
+    assert code == 0, err
+    # Same run, stopped halfway (at a kimg that is not a tick boundary) and then extended.
+    code, _, err = run_cli("train", "--name", "split", "--kimg", "0.036", *args)
+    assert code == 0, err
+    code, out, err = run_cli("train", "--name", "split", "--kimg", "0.080", *args)
+    assert code == 0, err
+    assert "resuming" in out.lower() or "Resuming" in out
+    a, b = _final_weights(tmp_path / "full"), _final_weights(tmp_path / "split")
+    for net in a:
+        for k in a[net]:
+            assert torch.equal(a[net][k], b[net][k]), (net, k)
+    kimgs = [json.loads(x)["Progress/kimg"] for x in (tmp_path / "split" / "stats.jsonl").read_text().splitlines()]
+    assert kimgs == sorted(kimgs) and len(set(kimgs)) == len(kimgs)
+
+
+def test_same_command_reuses_run_dir_and_new_forks(run_cli, dataset_zip, tmp_path):
+    args = ["train", "--data", dataset_zip, "--outdir", tmp_path, "--kimg", "0.008", *TINY]
+    assert run_cli(*args)[0] == 0
+    assert run_cli(*args)[0] == 0
+    assert len(list(tmp_path.iterdir())) == 1
+    assert run_cli(*args, "--new")[0] == 0
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_conditional_run(run_cli, dataset_zip, tmp_path):
+    code, _, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--name", "c", "--cond",
+                           "--kimg", "0.008", "--aug", "fixed", "--p", "0.5", *TINY)
+    assert code == 0, err
+    cfg = json.loads((tmp_path / "c" / "config.json").read_text())
+    assert cfg["G"]["c_dim"] == 2 and cfg["D"]["c_dim"] == 2
+
+
+def test_dry_run_prints_config(run_cli, dataset_zip, tmp_path):
+    code, out, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--dry-run", "--gamma", "0.7",
+                             "--loss.pl_weight=0", "--aug", "noaug", "--batch", "8")
+    assert code == 0, err
+    cfg = json.loads(out[: out.rindex("}") + 1])
+    assert cfg["loss"]["r1_gamma"] == 0.7 and cfg["loss"]["pl_weight"] == 0 and cfg["augment"]["mode"] == "noaug"
+    assert "Run directory:" in out
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--loss.r2_gamma=1"], "unknown setting"),
+    (["--batch", "3", "--gpus", "2"], "multiple of --gpus"),
+    (["--aug", "fixed"], "needs --p"),
+    (["--p", "1.5", "--aug", "fixed"], "--p must be in"),
+    (["--cond", "--data", "NOLABELS"], "needs labels"),
+    (["stray"], "unexpected argument"),
+    (["--resume", "missing.safetensors"], "not found"),
+    (["--batch-gpu", "3"], "must divide"),
+])
+def test_bad_flags_give_one_line_errors(run_cli, dataset_zip, image_dir, tmp_path, args, message):
+    data = dataset_zip
+    if "NOLABELS" in args:
+        args = [a for a in args if a != "NOLABELS"]
+        args.remove("--data")
+        nolabel = tmp_path / "nolabels.zip"
+        run_cli("dataset", "--source", image_dir, "--dest", nolabel, "--labels", "none")
+        data = nolabel
+    code, out, err = run_cli("train", "--data", data, "--outdir", tmp_path / "runs", *TINY, *args)
+    assert code != 0
+    assert message in err, err
+    assert "Traceback" not in err
+
+
+def test_unusable_dataset(run_cli, tmp_path):
+    code, _, err = run_cli("train", "--data", tmp_path / "nope.zip", "--outdir", tmp_path)
+    assert code != 0 and "Traceback" not in err and err.startswith("Error:")
+
+
+def test_ddp_two_processes_stay_in_sync(run_cli, dataset_zip, tmp_path):
+    code, out, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--name", "ddp", "--gpus", "2",
+                             "--device", "cpu", "--kimg", "0.032", *TINY)
+    assert code == 0, err
+    log = (tmp_path / "ddp" / "log.txt").read_text()
+    assert "2 process(es)" in log and "tick 2" in log
+    assert any((tmp_path / "ddp").glob("network-snapshot-*.safetensors"))
+
+
+def test_divergence_stops_with_message_and_keeps_last_good_state(run_cli, dataset_zip, tmp_path):
+    args = ["train", "--data", dataset_zip, "--outdir", tmp_path, "--name", "nan", *TINY]
+    assert run_cli(*args, "--kimg", "0.016")[0] == 0
+    good = sorted((tmp_path / "nan").glob("training-state-*.safetensors"))
+    # Absurd learning rates blow the weights up to inf -> NaN losses every tick.
+    code, _, err = run_cli(*args, "--kimg", "0.2", "--optim.lr_g=1e38", "--optim.lr_d=1e38")
+    assert code == 1 and "diverged" in err and "Traceback" not in err
+    assert sorted((tmp_path / "nan").glob("training-state-*.safetensors")) == good
+
+
+def test_sigterm_saves_state_and_rerun_resumes(dataset_zip, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cmd = [sys.executable, "-m", "adagan", "train", "--data", str(dataset_zip), "--outdir", str(tmp_path),
+           "--name", "sig", "--kimg", "100", *TINY, "--snap", "1000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "sig" / "log.txt"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and "tick 1 " in log.read_text()):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "Stopped by SIGTERM" in out
+    states = list((tmp_path / "sig").glob("training-state-*.safetensors"))
+    assert len(states) == 1
+    kimg = json.loads((tmp_path / "sig" / "stats.jsonl").read_text().splitlines()[-1])["Progress/kimg"]
+    assert kimg > 0.016
