@@ -1,0 +1,58 @@
+"""`adagan metrics`: FID/KID/precision-recall/PPL/IS of a saved generator."""
+
+import click
+
+from adagan.cli.fid import device_option, resolve_device, use_weights
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--network", "network", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Snapshot or network file (.safetensors) holding G_ema.")
+@click.option("--data", required=True, help="Training data: a dataset zip/folder or builtin:twemoji[@RES].")
+@click.option("--metrics", "metrics", default="fid1k_full,kid1k_full", show_default=True,
+              help="Comma-separated: fid50k_full, kid50k_full, fid10k_full, kid10k_full, fid1k_full, kid1k_full, "
+                   "pr50k3_full, pr1k3_full, ppl_wend, ppl1k_wend, is50k, is1k.")
+@click.option("--resolution", type=int, default=None, help="Dataset resolution (for built-in data).")
+@device_option
+@click.option("--batch", type=int, default=None, help="Images per detector batch [default: 32 CPU, 64 CUDA].")
+@click.option("--inception", type=click.Path(dir_okay=False), default=None,
+              help="Inception weights file (else $ADAGAN_INCEPTION, else the cache).")
+@click.option("--lpips", type=click.Path(dir_okay=False), default=None,
+              help="LPIPS-VGG16 weights file (else $ADAGAN_LPIPS, else the cache).")
+@click.option("--no-cache", is_flag=True, help="Recompute real-image features instead of using the cache.")
+def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_cache):
+    """Evaluate a generator snapshot; print the results and append them to
+    metric-NAME.jsonl next to the snapshot.
+
+    Real-image statistics use the whole dataset (no x-flips) and are cached per
+    dataset content, so re-running is cheap. Detector weights come from
+    `adagan weights fetch`.
+
+    \b
+    Example:
+      adagan weights fetch
+      adagan metrics --network runs/x/network-snapshot-000200.safetensors \\
+          --data builtin:twemoji --metrics kid1k_full,fid1k_full
+    """
+    import time
+    from pathlib import Path
+
+    from adagan.data import open_dataset
+    from adagan.io import load_network
+    from adagan.metrics.evaluate import append_results, compute_metrics, parse_metrics
+
+    specs = parse_metrics(metrics)
+    if batch is not None and batch < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--batch")
+    dev = resolve_device(device)
+    use_weights(inception=inception, lpips=lpips)
+    G = load_network(network, which="G_ema", device=dev).eval().requires_grad_(False)
+    dataset = open_dataset(data, resolution=resolution, use_labels=bool(G.c_dim), mirror=False)
+    for s in specs:
+        t0 = time.time()
+        res = compute_metrics(G, dataset, [s], device=dev, batch_size=batch, progress=None,
+                              use_cache=not no_cache)[s.name]
+        dest = append_results(Path(network), s.name, res, time.time() - t0)
+        for k, v in res.items():
+            click.echo(f"{k:<24s} {v:.6g}")
+        click.echo(f"  ({time.time() - t0:.1f} s, appended to {dest})", err=True)

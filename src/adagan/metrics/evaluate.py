@@ -1,0 +1,200 @@
+"""Metric names, detector loading, `evaluate_snapshot` and the two-folder comparison behind `adagan fid`.
+
+Names (N = number of generated images, `k` = thousands; real statistics always use the whole
+dataset, without x-flips):
+  fidNk_full / fidNk     FID                        e.g. fid50k_full, fid10k_full, fid1k_full, fid1k
+  kidNk_full / kidNk     KID                        e.g. kid50k_full, kid1k
+  prNk3_full / prNk3     precision & recall, k=3    e.g. pr50k3_full, pr1k3_full
+  ppl_wend / pplNk_wend  PPL in W, endpoints        ppl_wend = 50k samples, ppl1k_wend
+  isNk                   Inception Score            e.g. is50k, is1k (needs NVIDIA's Inception file)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from adagan.errors import ConfigError
+
+_PATTERNS = (
+    (re.compile(r"^fid(\d+)k(_full)?$"), "fid"),
+    (re.compile(r"^kid(\d+)k(_full)?$"), "kid"),
+    (re.compile(r"^pr(\d+)k3(_full)?$"), "pr"),
+    (re.compile(r"^ppl(?:(\d+)k)?_wend$"), "ppl"),
+    (re.compile(r"^is(\d+)k$"), "is"),
+)
+KNOWN = ("fid50k_full", "kid50k_full", "fid10k_full", "kid10k_full", "fid1k_full", "kid1k_full", "fid1k", "kid1k",
+         "pr50k3_full", "pr1k3_full", "ppl_wend", "ppl1k_wend", "is50k", "is1k")
+DETECTOR_FOR = {"fid": "inception", "kid": "inception", "is": "inception-head", "pr": "vgg16", "ppl": "lpips"}
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    kind: str  # fid | kid | pr | ppl | is
+    num: int  # generated images (PPL: samples)
+
+
+def parse_metric(name: str) -> MetricSpec:
+    name = name.strip()
+    for pat, kind in _PATTERNS:
+        m = pat.match(name)
+        if m:
+            if kind == "ppl":
+                num = int(m.group(1)) * 1000 if m.group(1) else 50000
+            else:
+                num = int(m.group(1)) * 1000
+            if num < 1:
+                break
+            return MetricSpec(name, kind, num)
+    raise ConfigError(f"unknown metric {name!r}; use one of {', '.join(KNOWN)} (any fidNk/kidNk/prNk3 also works)")
+
+
+def parse_metrics(names) -> list[MetricSpec]:
+    if isinstance(names, str):
+        names = names.split(",")
+    specs = [parse_metric(n) for n in names if n.strip()]
+    if not specs:
+        raise ConfigError("no metrics given; e.g. --metrics fid1k_full,kid1k_full")
+    return specs
+
+
+def load_detector(kind: str, device) -> object:
+    """The detector network for a DETECTOR_FOR kind (tests monkeypatch this)."""
+    from adagan.metrics import features
+
+    if kind == "inception":
+        return features.load_inception(device)
+    if kind == "inception-head":
+        return features.load_inception(device, need_head=True)
+    if kind == "vgg16":
+        return features.load_vgg16_features(device)
+    if kind == "lpips":
+        return features.load_lpips(device)
+    raise ValueError(kind)
+
+
+def compute_metrics(G, dataset, specs: list[MetricSpec], *, device="cpu", rank: int = 0, world_size: int = 1,
+                    batch_size: int | None = None, progress: bool | None = None, seed: int = 0,
+                    use_cache: bool = True) -> dict[str, dict[str, float]]:
+    """{metric name: {result name: value}} for G_ema against the dataset (real values on rank 0)."""
+    from adagan.metrics.fid import compute_fid
+    from adagan.metrics.inception_score import compute_is
+    from adagan.metrics.kid import compute_kid
+    from adagan.metrics.ppl import compute_ppl
+    from adagan.metrics.pr import compute_pr
+    from adagan.metrics.stats import broadcast_object, generator_fn
+
+    device = torch.device(device)
+    bs = batch_size or (64 if device.type == "cuda" else 32)
+    detectors: dict[str, object] = {}
+
+    def det(kind: str):
+        if kind not in detectors:
+            detectors[kind] = load_detector(kind, device)
+        return detectors[kind]
+
+    for s in specs:  # fail on missing weights before any expensive work
+        det(DETECTOR_FOR[s.kind])
+    gen_fn = generator_fn(G, dataset=dataset, device=device, seed=seed)
+    common = dict(batch_size=bs, device=device, rank=rank, world_size=world_size, progress=progress)
+    out: dict[str, dict[str, float]] = {}
+    for s in specs:
+        d = det(DETECTOR_FOR[s.kind])
+        if s.kind == "fid":
+            v = compute_fid(gen_fn, dataset, s.num, d, use_cache=use_cache, **common)
+            res = None if v is None else {s.name: v}
+        elif s.kind == "kid":
+            v = compute_kid(gen_fn, dataset, s.num, d, use_cache=use_cache, **common)
+            res = None if v is None else {s.name: v}
+        elif s.kind == "pr":
+            v = compute_pr(gen_fn, dataset, s.num, d, use_cache=use_cache, **common)
+            res = None if v is None else {f"{s.name}_precision": v[0], f"{s.name}_recall": v[1]}
+        elif s.kind == "is":
+            v = compute_is(gen_fn, s.num, d, **common)
+            res = None if v is None else {f"{s.name}_mean": v[0], f"{s.name}_std": v[1]}
+        else:
+            v = compute_ppl(G, d, s.num, dataset=dataset, seed=seed, **{**common, "batch_size": max(bs // 2, 1)})
+            res = None if v is None else {s.name: v}
+        out[s.name] = broadcast_object(res, world_size=world_size)
+    return out
+
+
+def _snapshot_kimg(path: Path) -> float | None:
+    m = re.search(r"network-snapshot-(\d+)", path.name)
+    return float(int(m.group(1))) if m else None
+
+
+def append_results(snapshot_path, name: str, results: dict[str, float], total_time: float) -> Path:
+    """Append one JSON line to metric-NAME.jsonl next to the snapshot."""
+    snapshot_path = Path(snapshot_path)
+    dest = snapshot_path.parent / f"metric-{name}.jsonl"
+    line = {"results": results, "metric": name, "snapshot": snapshot_path.name, "kimg": _snapshot_kimg(snapshot_path),
+            "total_time": round(total_time, 3), "timestamp": time.time()}
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest, "a", encoding="utf-8") as f:
+        f.write(json.dumps(line) + "\n")
+    return dest
+
+
+def evaluate_snapshot(snapshot_path, G_ema, *, metrics: list[str], data: str, resolution: int | None, device,
+                      rank: int = 0, world_size: int = 1, progress: bool | None = None,
+                      use_cache: bool = True) -> dict[str, float]:
+    """Compute `metrics` for G_ema against `data` (all ranks take part); rank 0 appends metric-NAME.jsonl
+    lines next to the snapshot. Returns the flat results, e.g. {"fid1k": 123.4}, on every rank."""
+    from adagan.data import open_dataset
+
+    specs = parse_metrics(metrics)
+    dataset = open_dataset(data, resolution=resolution, use_labels=bool(G_ema.c_dim), mirror=False)
+    was_training = G_ema.training
+    G_ema.eval()
+    flat: dict[str, float] = {}
+    try:
+        for s in specs:
+            t0 = time.time()
+            res = compute_metrics(G_ema, dataset, [s], device=device, rank=rank, world_size=world_size,
+                                  progress=progress, use_cache=use_cache)[s.name]
+            if rank == 0 and snapshot_path is not None:
+                append_results(snapshot_path, s.name, res, time.time() - t0)
+            flat.update(res)
+    finally:
+        G_ema.train(was_training)
+        dataset.close()
+    return flat
+
+
+def compare_datasets(path_a, path_b, *, kid: bool = False, num: int | None = None, device="cpu",
+                     batch_size: int | None = None, detector=None, progress: bool | None = None,
+                     use_cache: bool = True) -> dict[str, float]:
+    """FID (and KID) between two image folders/zips, each limited to its first `num` images."""
+    import numpy as np
+
+    from adagan.data import ImageDataset, open_dataset
+    from adagan.metrics.fid import fid_from_features
+    from adagan.metrics.kid import kid_from_features
+    from adagan.metrics.stats import dataset_features
+
+    device = torch.device(device)
+    if num is not None and num < 2:
+        raise ConfigError(f"--num {num}: need at least 2 images per set")
+    sets = [open_dataset(p) if str(p).startswith("builtin:") else ImageDataset(p) for p in (path_a, path_b)]
+    for p, ds in zip((path_a, path_b), sets, strict=True):
+        if len(ds) < 2:
+            raise ConfigError(f"{p} has {len(ds)} image(s); FID needs at least 2 per set")
+    det = detector if detector is not None else load_detector("inception", device)
+    bs = batch_size or (64 if device.type == "cuda" else 32)
+    feats = []
+    for ds in sets:
+        feats.append(dataset_features(ds, det, max_items=num, batch_size=bs, device=device, progress=progress,
+                                      use_cache=use_cache))
+        ds.close()
+    a, b = (np.asarray(f) for f in feats)
+    out = {"fid": fid_from_features(a, b), "num_a": float(len(a)), "num_b": float(len(b))}
+    if kid:
+        out["kid"] = kid_from_features(a, b)
+    return out

