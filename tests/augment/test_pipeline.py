@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from adagan.augment import AUGPIPES, TRANSFORMS, AugmentPipe
-from adagan.augment.pipeline import _Draws, blit, filter_bands, resample, resample_filter
+from adagan.augment.pipeline import _Draws, blit, filter_bands, resample, resample_filter, resample_ref
 from adagan.errors import ConfigError
 from adagan.ops import setup_filter
 
@@ -71,6 +71,20 @@ def test_resampling_is_aligned_with_exact_blit_and_analytic_warps():
                      dtype=torch.float64)
     Xi, Yi = math.cos(th) * X - math.sin(th) * Y, math.sin(th) * X + math.cos(th) * Y
     assert (resample(img[:1], R, f)[0, 0] - fn(Xi, Yi))[8:-8, 8:-8].abs().max() < 0.01
+
+
+def test_resample_equals_padded_reference():
+    """Reflecting sample positions == mirror-padding by the full margin (within the reference's cap)."""
+    f = setup_filter(resample_filter()).to(torch.float64)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand([6, 3, 16, 16], generator=g, dtype=torch.float64) * 2 - 1
+    th = torch.rand([6], generator=g, dtype=torch.float64) * 2 * math.pi
+    s = torch.exp2(torch.randn([6], generator=g, dtype=torch.float64) * 0.3)
+    M = torch.zeros([6, 3, 3], dtype=torch.float64)
+    M[:, 0, 0], M[:, 0, 1], M[:, 1, 0], M[:, 1, 1] = s * th.cos(), -s * th.sin(), s * th.sin(), s * th.cos()
+    M[:, :2, 2] = torch.randn([6, 2], generator=g, dtype=torch.float64) * 2
+    M[:, 2, 2] = 1
+    assert (resample(x, M, f) - resample_ref(x, M, f)).abs().max() < 1e-10
 
 
 def test_filters():

@@ -457,8 +457,50 @@ def blit(x: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
     return x.reshape(N, C, H * W).gather(2, idx).reshape(N, C, H, W)
 
 
+def _mirror_coord(t: torch.Tensor, n: int) -> torch.Tensor:
+    """Reflect continuous pixel positions into [0, n - 1] (whole-sample symmetric, like `mirror_index`)."""
+    if n == 1:
+        return torch.zeros_like(t)
+    period = 2 * (n - 1)
+    t = torch.remainder(t, period)
+    return torch.where(t > n - 1, period - t, t)
+
+
 def resample(x: torch.Tensor, M: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     """Apply inverse matrices M [N, 3, 3] (output -> input, centred pixel units) with one resampling.
+
+    f: the 1-D zero-phase half-band filter (odd length L). Equivalent to mirror-padding the input by
+    whatever margin the transformed corners need, upsampling 2x and sampling bilinearly on a 2x output grid
+    (with (L-1)/2 extra samples per side so the decimation needs no zero padding), then decimating - but
+    cheaper: the mirror extension of the input is whole-sample symmetric and the filter is symmetric, so the
+    upsampled extension is symmetric too, and bilinear sampling of it at any position equals sampling at the
+    position reflected into the image. Only the filter's reach is padded; the sample positions are
+    reflected instead (`resample_ref` is the padded construction).
+    """
+    N, C, H, W = x.shape
+    dev = x.device
+    L = f.shape[0]
+    r = (L - 1) // 2
+    M = M.to(torch.float64)
+    ju = torch.arange(-r, 2 * W + r, device=dev, dtype=torch.float64) / 2 - (W - 1) / 2
+    jv = torch.arange(-r, 2 * H + r, device=dev, dtype=torch.float64) / 2 - (H - 1) / 2
+    support = math.ceil(r / 2) + 2  # upsampling filter reach in input pixels, plus one for bilinear
+    xp = mirror_pad(x, support, support, support, support)
+    xu = upfirdn2d(xp, f, up=2, padding=[r, r, r, r], gain=4)  # sample k at padded position k/2
+    Hu, Wu = xu.shape[2], xu.shape[3]
+    gv, gu = torch.meshgrid(jv, ju, indexing="ij")
+    pts = torch.stack([gu, gv, torch.ones_like(gu)], dim=-1)  # [Hs, Ws, 3]
+    src = torch.einsum("nij,hwj->nhwi", M[:, :2, :], pts)  # centred input units
+    ku = 2 * (_mirror_coord(src[..., 0] + (W - 1) / 2, W) + support)
+    kv = 2 * (_mirror_coord(src[..., 1] + (H - 1) / 2, H) + support)
+    grid = torch.stack([(2 * ku + 1) / Wu - 1, (2 * kv + 1) / Hu - 1], dim=-1).to(x.dtype)
+    ys = F.grid_sample(xu, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return upfirdn2d(ys, f, down=2)
+
+
+def resample_ref(x: torch.Tensor, M: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """Reference twin of `resample`: mirror-pads by the whole margin the corners need (capped at twice the
+    size), then upsamples all of it. Slow, but the straightforward construction; used in the tests.
 
     f: the 1-D zero-phase half-band filter (odd length L). The input is mirror-padded and upsampled 2x so
     that upsampled sample k sits at padded input position k/2; the output is sampled bilinearly on a 2x
