@@ -139,6 +139,8 @@ class PresetSpec:
     max_minutes: float | None = None
     num_fp16_res: int = 4
     conv_clamp: float | None = 256
+    tick_kimg: float = 4.0
+    snap_ticks: int = 50
 
 
 PRESETS: dict[str, PresetSpec | None] = {
@@ -153,7 +155,7 @@ PRESETS: dict[str, PresetSpec | None] = {
     # Small fp32 networks a 2-core CPU trains in minutes at 32x32 (about 1M params each).
     "cpu": PresetSpec(1, 1000, 32, 4, 1, 0.0025, 0.05, 2.5, 0.05, 2,
                       channel_max=128, z_dim=128, w_dim=128, channel_base=2048, max_minutes=30,
-                      num_fp16_res=0, conv_clamp=None),
+                      num_fp16_res=0, conv_clamp=None, tick_kimg=1.0, snap_ticks=10),
 }
 
 
@@ -218,7 +220,7 @@ def resolve(
         optim=OptimConfig(lr_g=spec.lr, lr_d=spec.lr),
         gpus=gpus, batch=spec.batch, batch_gpu=batch_gpu,
         ema_kimg=spec.ema_kimg, ema_rampup=spec.ema_rampup, kimg=spec.kimg,
-        max_minutes=spec.max_minutes, cond=c_dim > 0,
+        max_minutes=spec.max_minutes, cond=c_dim > 0, tick_kimg=spec.tick_kimg, snap_ticks=spec.snap_ticks,
     )
 
 
