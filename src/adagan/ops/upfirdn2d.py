@@ -80,13 +80,25 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up=1, down=1, padding=0,
 
     # 2. Pad / crop.
     x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-    x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
+    if min(px0, px1, py0, py1) < 0:
+        x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
 
     # 3+4. Depthwise convolution (conv2d correlates, so flip for a true convolution); decimation
     # is the conv's stride, so dropped outputs are never computed.
     f = f.to(x.dtype) * (gain ** (f.ndim / 2))
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
+    if torch.onnx.is_in_onnx_export():
+        # ONNX needs a kernel of known shape: filter [N*C, 1, H, W] with one shared [1, 1, kh, kw]
+        # kernel instead of a depthwise conv whose kernel is repeated C times (same numbers).
+        shape = x.shape
+        x = x.reshape(-1, 1, shape[2], shape[3])
+        if f.ndim == 2:
+            x = F.conv2d(x, f[None, None], stride=(downy, downx))
+        else:
+            x = F.conv2d(x, f[None, None, None], stride=(1, downx))
+            x = F.conv2d(x, f[None, None, :, None], stride=(downy, 1))
+        return x.reshape(shape[0], shape[1], x.shape[2], x.shape[3])
     if f.ndim == 2:
         return F.conv2d(x, f[None, None].repeat(C, 1, 1, 1), groups=C, stride=(downy, downx))
     fw = f[None, None, None].repeat(C, 1, 1, 1)  # [C,1,1,k] horizontal pass

@@ -1,0 +1,39 @@
+"""`adagan import-official`: convert NVIDIA StyleGAN2-ADA pickles to adagan files, running none of their code."""
+
+from pathlib import Path
+
+import click
+
+from adagan.errors import ConfigError
+
+CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+@click.command(context_settings=CTX)
+@click.option("--source", required=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.pkl",
+              help="Official network-snapshot-*.pkl (stylegan2-ada-pytorch, or stylegan3 with --cfg=stylegan2).")
+@click.option("--dest", required=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.safetensors",
+              help="adagan network file to write.")
+def cli(source, dest):
+    """Convert an official StyleGAN2-ADA PyTorch pickle (G, D, G_ema) into an adagan network file.
+
+    The pickle is read by a restricted unpickler: only tensors, numpy arrays and plain containers are
+    rebuilt, the network source code stored inside the pickle is never run, and anything else is refused.
+
+    \b
+    Example:
+      adagan import-official --source network-snapshot-025000.pkl --dest ffhq.safetensors
+      adagan generate --network ffhq.safetensors --seeds 0-7 --trunc 0.7 --outdir out
+      adagan train --data mydata.zip --resume ffhq.safetensors
+    """
+    from adagan.official import import_official
+
+    if dest.suffix != ".safetensors":
+        raise ConfigError(f"--dest {dest} must end in .safetensors")
+    nets = import_official(source, dest)
+    G = nets.G_ema if nets.G_ema is not None else nets.G
+    have = ", ".join(n for n in ("G", "D", "G_ema") if getattr(nets, n) is not None)
+    desc = "no generator" if G is None else (
+        f"{G.img_resolution}x{G.img_resolution}, {G.img_channels} channels, "
+        f"{'c_dim ' + str(G.c_dim) if G.c_dim else 'unconditional'}")
+    click.echo(f"Wrote {dest} ({have}; {desc})")
