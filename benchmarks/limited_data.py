@@ -1,0 +1,481 @@
+"""The limited-data study: noaug vs ADA vs fixed-p augmentation on subsets of one dataset.
+
+For every (subset, setting) pair this trains one run with `adagan train` (same preset, seed,
+kimg and everything else), evaluates KID/FID of the snapshots against the FULL dataset, and
+writes OUTDIR/results.md (table) plus PNG plots (metric vs kimg per setting, one panel per
+subset; augment p and Loss/signs/real = r_t vs kimg).
+
+    python benchmarks/limited_data.py --data builtin:twemoji --outdir study \\
+        --subsets 250,1000,all --settings noaug,ada,fixed0.2 --kimg 20 --tick 1 --snap 5
+    python benchmarks/limited_data.py --outdir study --report-only     # table + plots only
+
+Resumable: rerunning the same command skips finished runs, resumes stopped ones exactly (each
+run is `adagan train --name <subset>-<setting>`, which resumes by itself) and evaluates only
+snapshots that have no metric line yet. Arguments after `--` go to every `adagan train` call
+unchanged, e.g. `-- --augment.ada_kimg=20`. Settings: `noaug`, `ada`, `fixedP` (e.g. fixed0.2).
+
+KID and FID with the same number of generated images share one set of generated features
+(one Inception pass per snapshot). The real features of the full dataset are computed once
+and cached (see `adagan metrics`). Metric lines are written to RUN/metric-NAME.jsonl in the
+format `adagan train --metrics` uses, so `adagan report RUN` shows them too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+import time
+from pathlib import Path
+
+STUDY_FILE = "study.json"
+METRIC_KINDS = ("kid", "fid")
+
+
+# ---- the plan ---------------------------------------------------------------------------------------------
+
+def parse_setting(s: str) -> tuple[str, float | None]:
+    """'noaug' | 'ada' | 'fixed0.2' -> (mode, p)."""
+    s = s.strip()
+    if s in ("noaug", "ada"):
+        return s, None
+    m = re.fullmatch(r"fixed(?:=|-)?(\d*\.?\d+)", s)
+    if m and 0 <= float(m.group(1)) <= 1:
+        return "fixed", float(m.group(1))
+    raise SystemExit(f"Error: unknown setting {s!r}; use noaug, ada or fixedP with P in [0, 1] (e.g. fixed0.2)")
+
+
+def parse_subset(s: str) -> int | None:
+    s = s.strip()
+    if s == "all":
+        return None
+    if s.isdigit() and int(s) > 0:
+        return int(s)
+    raise SystemExit(f"Error: unknown subset {s!r}; use a positive number of images or 'all'")
+
+
+def subset_label(n: int | None) -> str:
+    return "all" if n is None else f"sub{n}"
+
+
+def run_names(subsets, settings) -> list[tuple[str, int | None, str]]:
+    """[(run name, subset, setting)] in study order (subset-major)."""
+    return [(f"{subset_label(n)}-{s}", n, s) for n in subsets for s in settings]
+
+
+def train_args(args, subset: int | None, setting: str, name: str, kimg: float) -> list[str]:
+    mode, p = parse_setting(setting)
+    out = ["--data", args.data, "--outdir", str(args.outdir), "--name", name, "--aug", mode,
+           "--kimg", f"{kimg:g}", "--seed", str(args.seed), "--tick", f"{args.tick:g}", "--snap", str(args.snap)]
+    if args.cfg:
+        out += ["--cfg", args.cfg]
+    if p is not None:
+        out += ["--p", f"{p:g}"]
+    if subset is not None:
+        out += ["--subset", str(subset)]
+    return out + list(args.train_args)
+
+
+def trained_nimg(run_dir: Path) -> int:
+    """Images trained so far (from the newest training state; 0 for a new run)."""
+    from adagan.training import checkpoint
+
+    states = checkpoint.list_states(run_dir)
+    return int(checkpoint.STATE_RE.match(states[-1].name).group(1)) if states else 0
+
+
+def check_study_file(args) -> None:
+    """Refuse to mix runs made with different shared settings in one --outdir."""
+    keep = {"data": args.data, "cfg": args.cfg, "seed": args.seed,
+            "train_args": list(args.train_args)}
+    path = Path(args.outdir) / STUDY_FILE
+    if path.exists():
+        old = json.loads(path.read_text())
+        diff = [k for k in keep if old.get(k) != keep[k]]
+        if diff:
+            raise SystemExit(f"Error: {args.outdir} holds a study made with other {', '.join(diff)} "
+                             f"({', '.join(f'{k}={old.get(k)!r}' for k in diff)}); use another --outdir or the "
+                             "same settings")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(keep, indent=2) + "\n")
+
+
+def train_run(args, name: str, subset: int | None, setting: str, kimg: float) -> bool:
+    """Train (or resume) one run up to kimg in this process; False when it stopped early (Ctrl-C)."""
+    from adagan.cli.train import cli
+
+    run_dir = Path(args.outdir) / name
+    have = trained_nimg(run_dir)
+    if have >= kimg * 1000:
+        print(f"[study] {name}: at {have / 1000:g} kimg >= {kimg:g}, skipped", flush=True)
+        return True
+    print(f"[study] {name}: training {have / 1000:g} -> {kimg:g} kimg", flush=True)
+    t0 = time.time()
+    cli.main(args=train_args(args, subset, setting, name, kimg), standalone_mode=False)
+    done = trained_nimg(run_dir) >= kimg * 1000
+    print(f"[study] {name}: {'done' if done else 'stopped'} at {trained_nimg(run_dir) / 1000:g} kimg "
+          f"({(time.time() - t0) / 60:.1f} min)", flush=True)
+    return done
+
+
+# ---- metrics ----------------------------------------------------------------------------------------------
+
+def _snapshots(run_dir: Path) -> list[tuple[Path, float]]:
+    """[(snapshot, kimg)] oldest first; kimg from the file's metadata (exact, unlike the file name)."""
+    from adagan.io import read_metadata
+
+    out = []
+    for p in sorted(run_dir.glob("network-snapshot-*.safetensors")):
+        try:
+            out.append((p, float(read_metadata(p)["meta.kimg"])))
+        except Exception:  # noqa: BLE001 - a snapshot being written or cut short: skip it this time
+            continue
+    return out
+
+
+def _done_metrics(run_dir: Path, name: str) -> set[tuple[str, float]]:
+    from adagan.report import read_jsonl
+
+    return {(r.get("snapshot"), round(float(r["kimg"]), 3)) for r in read_jsonl(run_dir / f"metric-{name}.jsonl")
+            if r.get("kimg") is not None}
+
+
+class Evaluator:
+    """KID/FID of snapshots against the full dataset; one generated-feature pass per snapshot."""
+
+    def __init__(self, data: str, metrics: list[str], device: str = "cpu"):
+        import torch
+
+        from adagan.data import open_dataset
+        from adagan.metrics.evaluate import load_detector, parse_metrics
+
+        self.specs = parse_metrics(metrics)
+        bad = [s.name for s in self.specs if s.kind not in METRIC_KINDS]
+        if bad:
+            raise SystemExit(f"Error: the study computes KID and FID only (e.g. kid1k,fid1k); not {', '.join(bad)}")
+        self.device = torch.device(device)
+        self.dataset = open_dataset(data, mirror=False)  # the FULL dataset, whatever the run's --subset
+        self.detector = load_detector("inception", self.device)
+        self._real = None
+
+    def real(self):
+        if self._real is None:
+            from adagan.metrics.stats import dataset_features
+
+            print(f"[study] real features: {len(self.dataset)} images of {self.dataset.name} (cached after the "
+                  "first time)", flush=True)
+            self._real = dataset_features(self.dataset, self.detector, batch_size=32, device=self.device)
+        return self._real
+
+    def pending(self, run_dir: Path, snap: Path, kimg: float) -> list:
+        return [s for s in self.specs if (snap.name, round(kimg, 3)) not in _done_metrics(run_dir, s.name)]
+
+    def evaluate(self, run_dir: Path, snap: Path, kimg: float) -> dict[str, float]:
+        from adagan.io import load_network
+        from adagan.metrics.fid import fid_from_features
+        from adagan.metrics.kid import kid_from_features
+        from adagan.metrics.stats import generated_features, generator_fn
+
+        specs = self.pending(run_dir, snap, kimg)
+        if not specs:
+            return {}
+        real = self.real()
+        t0 = time.time()
+        G = load_network(snap, "G_ema", device=self.device)
+        gen_fn = generator_fn(G, dataset=self.dataset, device=self.device, seed=0)
+        feats: dict[int, object] = {}
+        out = {}
+        for s in specs:
+            if s.num not in feats:
+                feats[s.num] = generated_features(gen_fn, s.num, self.detector, batch_size=32, device=self.device)
+            gen = feats[s.num]
+            value = kid_from_features(real, gen) if s.kind == "kid" else fid_from_features(real, gen)
+            line = {"results": {s.name: value}, "metric": s.name, "snapshot": snap.name, "kimg": kimg,
+                    "total_time": round(time.time() - t0, 3), "timestamp": time.time(), "real": len(real),
+                    "source": "benchmarks/limited_data.py"}
+            with open(run_dir / f"metric-{s.name}.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(line) + "\n")
+            out[s.name] = value
+        return out
+
+
+def evaluate_all(args, names: list[str]) -> None:
+    """Evaluate pending snapshots: every run's newest first (so the table fills early), then the rest."""
+    ev = None
+    todo: list[tuple[int, float, int, str, Path, float]] = []
+    for j, name in enumerate(names):
+        run_dir = Path(args.outdir) / name
+        snaps = _snapshots(run_dir) if run_dir.is_dir() else []
+        for i, (snap, kimg) in enumerate(reversed(snaps)):
+            if args.eval == "final" and i > 0:
+                break
+            todo.append((0 if i == 0 else 1, -kimg, j, name, snap, kimg))
+    for _, _, _, name, snap, kimg in sorted(todo, key=lambda t: t[:3]):
+        run_dir = Path(args.outdir) / name
+        if ev is None:
+            ev = Evaluator(args.data, args.metrics.split(","), device=args.device)
+        if not ev.pending(run_dir, snap, kimg):
+            continue
+        t0 = time.time()
+        res = ev.evaluate(run_dir, snap, kimg)
+        print(f"[study] {name} @ {kimg:g} kimg: " + "  ".join(f"{k} {v:.4g}" for k, v in res.items())
+              + f"  ({time.time() - t0:.0f} s)", flush=True)
+
+
+# ---- table and plots --------------------------------------------------------------------------------------
+
+def load_run(run_dir: Path, metric_names: list[str]) -> dict:
+    from adagan.report import read_jsonl
+
+    stats = read_jsonl(run_dir / "stats.jsonl")
+    metrics = {}
+    for m in metric_names:
+        pts = {}
+        for r in read_jsonl(run_dir / f"metric-{m}.jsonl"):
+            v = (r.get("results") or {}).get(m)
+            if r.get("kimg") is not None and isinstance(v, int | float) and math.isfinite(v):
+                pts[round(float(r["kimg"]), 3)] = float(v)  # the last line for a kimg wins
+        metrics[m] = sorted(pts.items())
+    return {"stats": stats, "metrics": metrics}
+
+
+def _fmt(v: float | None, metric: str = "") -> str:
+    if v is None:
+        return "–"
+    return f"{v * 1e3:.2f}" if metric.startswith("kid") else f"{v:.2f}"
+
+
+def _series(stats: list[dict], key: str) -> tuple[list[float], list[float]]:
+    xs, ys = [], []
+    for r in stats:
+        v = r.get(key)
+        if isinstance(v, int | float) and math.isfinite(v):
+            xs.append(r["Progress/kimg"])
+            ys.append(v)
+    return xs, ys
+
+
+def write_table(outdir: Path, subsets, settings, metric_names: list[str], runs: dict) -> str:
+    lines = ["# Limited-data study", "",
+             f"Runs in `{outdir}`. KID is shown x10^3. `final` = the newest evaluated snapshot; `best` = the lowest "
+             "value over the evaluated snapshots (at kimg). signs/real = Loss/signs/real (the r_t statistic) "
+             "averaged over the last tick; p = the augment probability at the end.", "",
+             "| run | images | kimg | " + "".join(f"{m} final | {m} best (kimg) | " for m in metric_names)
+             + "signs/real | max signs/real | p |",
+             "|" + "---|" * (6 + 2 * len(metric_names))]
+    for n in subsets:
+        for s in settings:
+            name = f"{subset_label(n)}-{s}"
+            r = runs.get(name)
+            if r is None or not r["stats"]:
+                lines.append(f"| {name} | {n or 'all'} | not run |" + " |" * (3 + 2 * len(metric_names)))
+                continue
+            last = r["stats"][-1]
+            cells = []
+            for m in metric_names:
+                pts = r["metrics"][m]
+                if pts:
+                    bk, bv = min(pts, key=lambda t: t[1])
+                    cells += [f"{_fmt(pts[-1][1], m)} @ {pts[-1][0]:g}", f"{_fmt(bv, m)} ({bk:g})"]
+                else:
+                    cells += ["–", "–"]
+            sr = last.get("Loss/signs/real")
+            srs = _series(r["stats"], "Loss/signs/real")[1]
+            lines.append(f"| {name} | {n or 'all'} | {last['Progress/kimg']:g} | " + "".join(c + " | " for c in cells)
+                         + f"{'–' if sr is None else f'{sr:.3f}'} | {f'{max(srs):.3f}' if srs else '–'} | "
+                         f"{last.get('Progress/augment', 0):.3f} |")
+    # Improvement of each augmented setting over noaug at the same kimg (the newest kimg both have).
+    others = [s for s in settings if s != "noaug"]
+    if "noaug" in settings and others and metric_names:
+        lines += ["", "Change vs noaug at the same kimg (the newest kimg evaluated in both runs; negative = lower = "
+                  "better):", "", "| subset | setting | kimg | " + " | ".join(
+                      f"{m} noaug | {m} setting | {m} change" for m in metric_names) + " |",
+                  "|" + "---|" * (3 + 3 * len(metric_names))]
+        for n in subsets:
+            base = runs.get(f"{subset_label(n)}-noaug")
+            for s in others:
+                r = runs.get(f"{subset_label(n)}-{s}")
+                if not base or not r:
+                    continue
+                cells, kimg_used = [], None
+                for m in metric_names:
+                    a, b = dict(base["metrics"][m]), dict(r["metrics"][m])
+                    common = sorted(set(a) & set(b))
+                    if not common:
+                        cells += ["–", "–", "–"]
+                        continue
+                    k = common[-1]
+                    kimg_used = k
+                    cells += [_fmt(a[k], m), _fmt(b[k], m), f"{(b[k] - a[k]) / abs(a[k]) * 100:+.0f}%"]
+                lines.append(f"| {n or 'all'} | {s} | {'–' if kimg_used is None else f'{kimg_used:g}'} | "
+                             + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_plots(outdir: Path, subsets, settings, metric_names: list[str], runs: dict) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {s: f"C{i}" for i, s in enumerate(settings)}
+    paths = []
+    ncol = len(subsets)
+    for m in metric_names:
+        fig, axes = plt.subplots(1, ncol, figsize=(3.6 * ncol, 3.0), squeeze=False, sharey=True)
+        for ax, n in zip(axes[0], subsets, strict=True):
+            for s in settings:
+                r = runs.get(f"{subset_label(n)}-{s}")
+                if r and r["metrics"][m]:
+                    xs, ys = zip(*r["metrics"][m], strict=True)
+                    ax.plot(xs, [y * 1e3 if m.startswith("kid") else y for y in ys], "o-", ms=3, color=colors[s],
+                            label=s)
+            ax.set_title(f"{n or 'all'} images")
+            ax.set_xlabel("kimg")
+            ax.grid(alpha=0.3)
+        axes[0][0].set_ylabel(f"{m} (x10^3)" if m.startswith("kid") else m)
+        if axes[0][0].get_legend_handles_labels()[0]:
+            axes[0][0].legend(fontsize=8)
+        fig.tight_layout()
+        path = outdir / f"{m}.png"
+        fig.savefig(path, dpi=80)
+        plt.close(fig)
+        paths.append(path)
+    fig, axes = plt.subplots(2, ncol, figsize=(3.6 * ncol, 5.4), squeeze=False, sharex="col")
+    for j, n in enumerate(subsets):
+        for s in settings:
+            r = runs.get(f"{subset_label(n)}-{s}")
+            if not r:
+                continue
+            axes[0][j].plot(*_series(r["stats"], "Progress/augment"), color=colors[s], label=s)
+            axes[1][j].plot(*_series(r["stats"], "Loss/signs/real"), color=colors[s], label=s)
+        axes[0][j].set_title(f"{n or 'all'} images")
+        axes[1][j].set_xlabel("kimg")
+        axes[1][j].set_ylim(-1.05, 1.05)
+        for ax in axes[:, j]:
+            ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("augment p")
+    axes[1][0].set_ylabel("signs/real (r_t)")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    path = outdir / "augment.png"
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    paths.append(path)
+    return paths
+
+
+def write_samples(outdir: Path, names: list[str], rows: int = 2) -> Path | None:
+    """samples.png: the top `rows` rows of each run's newest fakes grid, under the same rows of reals.png."""
+    import matplotlib
+    import numpy as np
+    from PIL import Image
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    strips = []
+    for name in names:
+        run_dir = outdir / name
+        grids = sorted(run_dir.glob("fakes[0-9]*.png")) if run_dir.is_dir() else []
+        if grids:
+            if not strips and (run_dir / "reals.png").exists():
+                strips.append(("reals (this subset)" if name.startswith("sub") else "reals", run_dir / "reals.png"))
+            strips.append((f"{name} @ {int(grids[-1].stem[5:])} kimg", grids[-1]))
+    if not strips:
+        return None
+    fig, axes = plt.subplots(len(strips), 1, figsize=(8, 0.55 * rows * len(strips)), squeeze=False)
+    for ax, (label, path) in zip(axes[:, 0], strips, strict=True):
+        img = np.asarray(Image.open(path).convert("RGB"))
+        cell = img.shape[1] // 16 if img.shape[1] >= 16 * 16 else img.shape[0]
+        ax.imshow(img[: rows * cell])
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    fig.tight_layout()
+    path = outdir / "samples.png"
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def report(args, subsets, settings) -> Path:
+    outdir = Path(args.outdir)
+    metric_names = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    runs = {}
+    for name, _, _ in run_names(subsets, settings):
+        if (outdir / name / "stats.jsonl").exists():
+            runs[name] = load_run(outdir / name, metric_names)
+    table = write_table(outdir, subsets, settings, metric_names, runs)
+    plots = write_plots(outdir, subsets, settings, metric_names, runs)
+    samples = write_samples(outdir, [name for name, _, _ in run_names(subsets, settings)])
+    plots += [samples] if samples else []
+    md = outdir / "results.md"
+    md.write_text(table + "\n" + "".join(f"![{p.stem}]({p.name})\n" for p in plots))
+    print(f"[study] wrote {md} and {', '.join(p.name for p in plots)}", flush=True)
+    return md
+
+
+# ---- main -------------------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, extra = argv[:i], argv[i + 1:]
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="builtin:twemoji", help="dataset (zip, folder or builtin:twemoji)")
+    ap.add_argument("--outdir", default="study", help="study directory (one run directory per subset/setting)")
+    ap.add_argument("--subsets", default="250,1000,all", help="comma-separated image counts or 'all'")
+    ap.add_argument("--settings", default="noaug,ada,fixed0.2", help="comma-separated: noaug, ada, fixedP")
+    ap.add_argument("--kimg", type=float, default=20, help="training length of every run")
+    ap.add_argument("--round-kimg", type=float, default=None,
+                    help="train all runs to this many kimg, then all to twice that, ... (default: each run to the "
+                         "end in turn); a study stopped early then has all runs at about the same kimg")
+    ap.add_argument("--cfg", default="cpu", help="preset for every run")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tick", type=float, default=1.0, help="kimg per tick (stats.jsonl line)")
+    ap.add_argument("--snap", type=int, default=5, help="snapshot (and metric evaluation) every N ticks")
+    ap.add_argument("--metrics", default="kid1k,fid1k", help="KID/FID metric names, or 'none'")
+    ap.add_argument("--eval", choices=["all", "final"], default="all",
+                    help="evaluate every snapshot, or only each run's newest")
+    ap.add_argument("--device", default="cpu", help="device for the metric evaluation")
+    ap.add_argument("--report-only", action="store_true", help="only write results.md and the plots")
+    args = ap.parse_args(argv)
+    args.train_args = extra
+    subsets = [parse_subset(s) for s in args.subsets.split(",") if s.strip()]
+    settings = [s.strip() for s in args.settings.split(",") if s.strip()]
+    for s in settings:
+        parse_setting(s)
+    if args.metrics == "none":
+        args.metrics = ""
+    plan = run_names(subsets, settings)
+    if not args.report_only:
+        from adagan.errors import AdaganError
+
+        check_study_file(args)
+        rounds = [args.kimg] if not args.round_kimg else \
+            [min(args.round_kimg * i, args.kimg) for i in range(1, math.ceil(args.kimg / args.round_kimg) + 1)]
+        try:
+            for target in rounds:
+                for i, (name, n, s) in enumerate(plan):
+                    print(f"[study] run {i + 1}/{len(plan)}: {name} (target {target:g} kimg)", flush=True)
+                    if not train_run(args, name, n, s, target):
+                        print("[study] stopped; rerun the same command to resume", flush=True)
+                        report(args, subsets, settings)
+                        return 1
+                if args.metrics:
+                    evaluate_all(args, [name for name, _, _ in plan])
+        except AdaganError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            return 1
+    report(args, subsets, settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""benchmarks/limited_data.py end to end on tiny networks, a 16-image folder and a tiny detector."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--G.z_dim=8", "--G.w_dim=8", "--G.channel_base=128", "--G.channel_max=8", "--D.channel_base=128",
+        "--D.channel_max=8", "--D.mbstd_group_size=2", "--batch", "4", "--batch-gpu", "4", "--augment.ada_kimg=0.01",
+        "--augment.target=-1.5"]
+
+
+class TinyDetector(torch.nn.Module):
+    """uint8 images -> 8-d features; no cache_id, so nothing is cached or downloaded."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.w = torch.randn(8, 3, 3, 3, generator=g) * 0.2
+
+    def forward(self, images):
+        x = images.float() / 127.5 - 1
+        return torch.tanh(torch.nn.functional.conv2d(x, self.w, padding=1)).mean(dim=(2, 3)) * 10
+
+
+@pytest.fixture(scope="module")
+def study():
+    spec = importlib.util.spec_from_file_location("limited_data", ROOT / "benchmarks" / "limited_data.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture
+def image_dir(tmp_path):
+    rng = np.random.RandomState(0)
+    root = tmp_path / "imgs"
+    root.mkdir()
+    for i in range(16):
+        arr = (rng.rand(16, 16, 3) * 255).astype(np.uint8)
+        arr[:, : 4 + i % 8] = 255
+        Image.fromarray(arr).save(root / f"{i:02d}.png")
+    return root
+
+
+def test_study_runs_reports_and_resumes(study, image_dir, tmp_path, monkeypatch, capsys):
+    import adagan.metrics.evaluate as evaluate
+    import adagan.training.loop as loop
+
+    monkeypatch.setattr(loop, "grid_shape", lambda res: (2, 2))  # small image grids: this test is about the study
+    monkeypatch.setenv("ADAGAN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(evaluate, "load_detector", lambda kind, device: TinyDetector())
+    out = tmp_path / "study"
+    argv = ["--data", str(image_dir), "--outdir", str(out), "--subsets", "8", "--settings", "noaug,ada",
+            "--kimg", "0.016", "--tick", "0.016", "--snap", "1", "--cfg", "cpu", "--eval", "final", "--", *TINY]
+    assert study.main(argv) == 0
+    log = capsys.readouterr().out
+    for name in ("sub8-noaug", "sub8-ada"):
+        run = out / name
+        assert (run / "stats.jsonl").exists()
+        cfg = json.loads((run / "config.json").read_text())
+        assert cfg["kimg"] == 0.016 and cfg["seed"] == 0 and cfg["subset"] == 8
+        lines = [json.loads(x) for x in (run / "metric-kid1k.jsonl").read_text().splitlines()]
+        assert len(lines) == 1 and lines[0]["real"] == 16  # real features: the full dataset, not the subset
+        assert np.isfinite(lines[0]["results"]["kid1k"])
+        assert (run / "metric-fid1k.jsonl").exists()
+    assert json.loads((out / "sub8-ada" / "config.json").read_text())["augment"]["mode"] == "ada"
+    md = (out / "results.md").read_text()
+    assert "| sub8-noaug | 8 |" in md and "| sub8-ada | 8 |" in md and "Change vs noaug" in md
+    for png in ("kid1k.png", "fid1k.png", "augment.png", "samples.png"):
+        assert (out / png).stat().st_size > 1000
+    assert "training 0 -> 0.016 kimg" in log
+
+    # Rerun: every run is finished and evaluated, so nothing trains or evaluates again.
+    mtimes = {p: p.stat().st_mtime_ns for p in out.glob("*/stats.jsonl")}
+    assert study.main(argv) == 0
+    log = capsys.readouterr().out
+    assert log.count("skipped") == 2 and "training" not in log and "kid1k " not in log
+    assert mtimes == {p: p.stat().st_mtime_ns for p in out.glob("*/stats.jsonl")}
+    assert len((out / "sub8-ada" / "metric-kid1k.jsonl").read_text().splitlines()) == 1
+
+    # A different shared setting in the same outdir is refused.
+    with pytest.raises(SystemExit, match="other seed"):
+        study.main([*argv[:-len(TINY) - 1], "--seed", "1", "--", *TINY])
+    assert study.main(["--outdir", str(out), "--subsets", "8,all", "--settings", "noaug,ada", "--report-only"]) == 0
+
+
+def test_settings_and_subsets_parse(study):
+    assert study.parse_setting("fixed0.2") == ("fixed", 0.2)
+    assert study.parse_setting("ada") == ("ada", None)
+    assert study.parse_subset("all") is None and study.parse_subset("250") == 250
+    with pytest.raises(SystemExit):
+        study.parse_setting("fixed2")
+    with pytest.raises(SystemExit):
+        study.parse_subset("-3")
