@@ -209,6 +209,7 @@ def evaluate_all(args, names: list[str]) -> None:
     for j, name in enumerate(names):
         run_dir = Path(args.outdir) / name
         snaps = _snapshots(run_dir) if run_dir.is_dir() else []
+        snaps = [(p, k) for p, k in snaps if k <= args.kimg + 0.1]  # a longer run is evaluated up to --kimg
         for i, (snap, kimg) in enumerate(reversed(snaps)):
             if args.eval == "final" and i > 0:
                 break
@@ -387,18 +388,19 @@ def write_samples(outdir: Path, names: list[str], rows: int = 2) -> Path | None:
             strips.append((f"{name} @ {int(grids[-1].stem[5:])} kimg", grids[-1]))
     if not strips:
         return None
-    fig, axes = plt.subplots(len(strips), 1, figsize=(8, 0.55 * rows * len(strips)), squeeze=False)
+    fig, axes = plt.subplots(len(strips), 1, figsize=(8, 0.6 * rows * len(strips)), squeeze=False)
     for ax, (label, path) in zip(axes[:, 0], strips, strict=True):
         img = np.asarray(Image.open(path).convert("RGB"))
         cell = img.shape[1] // 16 if img.shape[1] >= 16 * 16 else img.shape[0]
         ax.imshow(img[: rows * cell])
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+        ax.set_title(label, loc="left", fontsize=8)
     fig.tight_layout()
     path = outdir / "samples.png"
     fig.savefig(path, dpi=80)
     plt.close(fig)
+    Image.open(path).convert("RGB").quantize(colors=128).save(path, optimize=True)  # a few times smaller
     return path
 
 
@@ -442,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--snap", type=int, default=5, help="snapshot (and metric evaluation) every N ticks")
     ap.add_argument("--metrics", default="kid1k,fid1k", help="KID/FID metric names, or 'none'")
     ap.add_argument("--eval", choices=["all", "final"], default="all",
-                    help="evaluate every snapshot, or only each run's newest")
+                    help="evaluate every snapshot up to --kimg, or only each run's newest one up to --kimg")
     ap.add_argument("--device", default="cpu", help="device for the metric evaluation")
     ap.add_argument("--report-only", action="store_true", help="only write results.md and the plots")
     args = ap.parse_args(argv)
