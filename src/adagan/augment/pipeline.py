@@ -113,12 +113,13 @@ def filter_bands() -> np.ndarray:
 
 
 def mirror_index(i: torch.Tensor, n: int) -> torch.Tensor:
-    """Map any integer index into [0, n) by reflection without repeating the edge ('reflect' padding)."""
+    """Map integer indices or continuous positions into [0, n - 1] by reflection without repeating the
+    edge (whole-sample symmetric, 'reflect' padding)."""
     if n == 1:
         return torch.zeros_like(i)
     period = 2 * (n - 1)
     i = torch.remainder(i, period)
-    return torch.where(i >= n, period - i, i)
+    return torch.where(i > n - 1, period - i, i)
 
 
 def mirror_pad(x: torch.Tensor, px0: int, px1: int, py0: int, py1: int) -> torch.Tensor:
@@ -457,15 +458,6 @@ def blit(x: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
     return x.reshape(N, C, H * W).gather(2, idx).reshape(N, C, H, W)
 
 
-def _mirror_coord(t: torch.Tensor, n: int) -> torch.Tensor:
-    """Reflect continuous pixel positions into [0, n - 1] (whole-sample symmetric, like `mirror_index`)."""
-    if n == 1:
-        return torch.zeros_like(t)
-    period = 2 * (n - 1)
-    t = torch.remainder(t, period)
-    return torch.where(t > n - 1, period - t, t)
-
-
 def resample(x: torch.Tensor, M: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     """Apply inverse matrices M [N, 3, 3] (output -> input, centred pixel units) with one resampling.
 
@@ -491,8 +483,8 @@ def resample(x: torch.Tensor, M: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     gv, gu = torch.meshgrid(jv, ju, indexing="ij")
     pts = torch.stack([gu, gv, torch.ones_like(gu)], dim=-1)  # [Hs, Ws, 3]
     src = torch.einsum("nij,hwj->nhwi", M[:, :2, :], pts)  # centred input units
-    ku = 2 * (_mirror_coord(src[..., 0] + (W - 1) / 2, W) + support)
-    kv = 2 * (_mirror_coord(src[..., 1] + (H - 1) / 2, H) + support)
+    ku = 2 * (mirror_index(src[..., 0] + (W - 1) / 2, W) + support)
+    kv = 2 * (mirror_index(src[..., 1] + (H - 1) / 2, H) + support)
     grid = torch.stack([(2 * ku + 1) / Wu - 1, (2 * kv + 1) / Hu - 1], dim=-1).to(x.dtype)
     ys = F.grid_sample(xu, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return upfirdn2d(ys, f, down=2)
