@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from adagan.config import DiscriminatorConfig, GeneratorConfig
+
 
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
@@ -38,3 +40,24 @@ def run_cli(capsys):
         return code, out, err
 
     return run
+
+
+def tiny_g(res=16, c_dim=0, img_channels=3, **kw) -> GeneratorConfig:
+    """A generator config small enough for fast CPU tests (16 channels, 2 mapping layers)."""
+    base = dict(z_dim=16, w_dim=16, c_dim=c_dim, img_resolution=res, img_channels=img_channels,
+                channel_base=16 * res, channel_max=16, map_layers=2)
+    base.update(kw)
+    return GeneratorConfig(**base)
+
+
+def tiny_d(res=16, c_dim=0, img_channels=3, **kw) -> DiscriminatorConfig:
+    base = dict(c_dim=c_dim, img_resolution=res, img_channels=img_channels, channel_base=16 * res,
+                channel_max=16, cmap_dim=16, map_layers=2, mbstd_group_size=2)
+    base.update(kw)
+    return DiscriminatorConfig(**base)
+
+
+@pytest.fixture
+def tiny_cfgs():
+    """(tiny_g, tiny_d) config factories (test modules cannot import conftest under importlib mode)."""
+    return tiny_g, tiny_d

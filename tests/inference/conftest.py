@@ -1,32 +1,17 @@
 import copy
+import functools
 import types
 
 import pytest
 import torch
 
-from adagan.config import DiscriminatorConfig, GeneratorConfig
 
-
-def tiny_g_cfg(res=16, c_dim=0, img_channels=3, **kw):
-    base = dict(z_dim=16, w_dim=16, c_dim=c_dim, img_resolution=res, img_channels=img_channels,
-                channel_base=16 * res, channel_max=16, map_layers=2)
-    base.update(kw)
-    return GeneratorConfig(**base)
-
-
-def tiny_d_cfg(res=16, c_dim=0, img_channels=3, **kw):
-    base = dict(c_dim=c_dim, img_resolution=res, img_channels=img_channels, channel_base=16 * res,
-                channel_max=16, cmap_dim=16, map_layers=2, mbstd_group_size=2)
-    base.update(kw)
-    return DiscriminatorConfig(**base)
-
-
-def tiny_generator(res=16, c_dim=0, seed=0, **kw):
+def tiny_generator(g_cfg, res=16, c_dim=0, seed=0, **kw):
     """A tiny G with non-zero noise strengths and w_avg, so noise and truncation matter in tests."""
     from adagan.networks import Generator
 
     torch.manual_seed(seed)
-    G = Generator(tiny_g_cfg(res, c_dim, **kw)).eval()
+    G = Generator(g_cfg(res, c_dim, **kw)).eval()
     with torch.no_grad():
         for name, p in G.named_parameters():
             if name.endswith("noise_strength"):
@@ -35,11 +20,11 @@ def tiny_generator(res=16, c_dim=0, seed=0, **kw):
     return G
 
 
-def tiny_discriminator(res=16, c_dim=0, seed=1):
+def tiny_discriminator(d_cfg, res=16, c_dim=0, seed=1):
     from adagan.networks import Discriminator
 
     torch.manual_seed(seed)
-    return Discriminator(tiny_d_cfg(res, c_dim)).eval()
+    return Discriminator(d_cfg(res, c_dim)).eval()
 
 
 class TinyLPIPS(torch.nn.Module):
@@ -69,18 +54,21 @@ def _one_thread():
 
 
 @pytest.fixture
-def snapshot(tmp_path):
+def snapshot(tmp_path, tiny_cfgs):
     """A network file like `adagan train` writes (G, D, G_ema) with a tiny 16x16 generator."""
     from adagan.io import save_networks
 
+    g_cfg, d_cfg = tiny_cfgs
     path = tmp_path / "network-snapshot-000001.safetensors"
-    G = tiny_generator()
-    save_networks(path, G=G, D=tiny_discriminator(), G_ema=copy.deepcopy(G))
+    G = tiny_generator(g_cfg)
+    save_networks(path, G=G, D=tiny_discriminator(d_cfg), G_ema=copy.deepcopy(G))
     return path
 
 
 @pytest.fixture
-def inf_helpers():
+def inf_helpers(tiny_cfgs):
     """Helpers for tests (test modules cannot import conftest under --import-mode=importlib)."""
-    return types.SimpleNamespace(tiny_generator=tiny_generator, tiny_discriminator=tiny_discriminator,
-                                 TinyLPIPS=TinyLPIPS, tiny_g_cfg=tiny_g_cfg, tiny_d_cfg=tiny_d_cfg)
+    g_cfg, d_cfg = tiny_cfgs
+    return types.SimpleNamespace(tiny_generator=functools.partial(tiny_generator, g_cfg),
+                                 tiny_discriminator=functools.partial(tiny_discriminator, d_cfg),
+                                 TinyLPIPS=TinyLPIPS, tiny_g_cfg=g_cfg, tiny_d_cfg=d_cfg)
