@@ -122,3 +122,17 @@ def test_freeze_d_counts_layers_from_the_top():
 def test_iteration_seed_depends_on_position():
     assert iteration_seed(0, 0, 5) == iteration_seed(0, 0, 5)
     assert len({iteration_seed(s, r, k) for s in range(2) for r in range(2) for k in range(3)}) == 12
+
+
+def test_collector_reduce_sums_named_stats_and_keeps_local_ones():
+    col = stats.Collector()
+    try:
+        stats.report("Loss/G/loss", torch.tensor([1.0, 3.0]))
+        stats.report("Timing/Gmain_ms", 5.0)
+        col.reduce(lambda t: t.mul_(2), ["Loss/G/loss", "Loss/D/loss"])  # as if 2 identical ranks
+        out = col.drain()
+    finally:
+        col.close()
+    assert out["Loss/G/loss"]["num"] == 4 and out["Loss/G/loss"]["mean"] == pytest.approx(2.0)
+    assert out["Timing/Gmain_ms"] == {"num": 1, "mean": 5.0, "std": 0.0}
+    assert "Loss/D/loss" not in out

@@ -59,6 +59,8 @@ def test_two_tick_run_writes_everything(run_cli, dataset_zip, tmp_path):
     for t in ticks:
         assert np.isfinite(t["Loss/G/loss"]) and np.isfinite(t["Loss/D/loss"])
     assert ticks[-1]["Progress/augment"] != 0  # ADA moved p (fast ada_kimg, r_t > target always)
+    for phase in ("Gmain", "Greg", "Dmain", "Dreg"):  # lazy phases run in the first tick (batch 0)
+        assert ticks[0][f"Timing/{phase}_ms"] > 0
     snap = sorted(run.glob("network-snapshot-*.safetensors"))[-1]
     nets = load_networks(snap)
     assert set(nets) == {"G", "D", "G_ema"}
@@ -153,6 +155,9 @@ def test_ddp_two_processes_stay_in_sync(run_cli, dataset_zip, tmp_path):
     log = (tmp_path / "ddp" / "log.txt").read_text()
     assert "2 process(es)" in log and "tick 2" in log
     assert any((tmp_path / "ddp").glob("network-snapshot-*.safetensors"))
+    last = json.loads((tmp_path / "ddp" / "stats.jsonl").read_text().splitlines()[-1])
+    # Reduced losses and rank 0's own timings and memory both reach the log.
+    assert np.isfinite(last["Loss/D/loss"]) and last["Timing/Dmain_ms"] > 0 and last["Resources/peak_ram_gb"] > 0
 
 
 def test_divergence_stops_with_message_and_keeps_last_good_state(run_cli, dataset_zip, tmp_path):

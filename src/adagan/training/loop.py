@@ -58,6 +58,38 @@ class Phase:
     interval: int
 
 
+class _PhaseTimer:
+    """Reports `Timing/<phase>_ms` per phase call: wall clock on CPU, CUDA events on a GPU.
+
+    CUDA events are read once per tick (`flush`) so timing never stalls the GPU queue.
+    """
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.pending: list[tuple[str, torch.cuda.Event, torch.cuda.Event]] = []
+
+    def start(self):
+        if not self.cuda:
+            return time.perf_counter()
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def stop(self, name: str, start) -> None:
+        if not self.cuda:
+            stats.report(f"Timing/{name}_ms", (time.perf_counter() - start) * 1000)
+            return
+        end = torch.cuda.Event(enable_timing=True)
+        end.record()
+        self.pending.append((name, start, end))
+
+    def flush(self) -> None:
+        for name, start, end in self.pending:
+            end.synchronize()
+            stats.report(f"Timing/{name}_ms", start.elapsed_time(end))
+        self.pending.clear()
+
+
 def iteration_seed(seed: int, rank: int, batch_idx: int) -> int:
     """Seed for all randomness of one iteration on one rank (position-derived)."""
     return (seed * 1_000_003 + rank * 7_919 + batch_idx * 104_729) % (2**63 - 1)
@@ -274,6 +306,7 @@ def training_loop(cfg: TrainConfig, ctx: Context, run_dir: Path, dataset, *, res
             f"{ctx.world_size} process(es)), device {device}, run dir {run_dir}")
 
     collector = stats.Collector()
+    timer = _PhaseTimer(device)
     stop = _StopFlag()
     stop.install()
     total_nimg = int(cfg.kimg * 1000)
@@ -301,6 +334,7 @@ def training_loop(cfg: TrainConfig, ctx: Context, run_dir: Path, dataset, *, res
             for phase in phases:
                 if batch_idx % phase.interval != 0:
                     continue
+                phase_start = timer.start()
                 phase.opt.zero_grad(set_to_none=True)
                 phase.module.requires_grad_(True)
                 if phase.module is D and frozen:
@@ -315,6 +349,7 @@ def training_loop(cfg: TrainConfig, ctx: Context, run_dir: Path, dataset, *, res
                 phase.module.requires_grad_(False)
                 average_gradients(ctx, list(phase.module.parameters()))
                 phase.opt.step()
+                timer.stop(phase.name, phase_start)
 
             # G_ema (SPEC §5): half-life ema_kimg, optionally ramped up with training length.
             ema_nimg = cfg.ema_kimg * 1000
@@ -350,6 +385,7 @@ def training_loop(cfg: TrainConfig, ctx: Context, run_dir: Path, dataset, *, res
             now = time.time()
             tick_time = now - tick_start_time
             sec_per_kimg = tick_time / max((cur_nimg - tick_start_nimg) / 1000, 1e-8)
+            timer.flush()
             stats.report("Timing/sec_per_tick", tick_time)
             stats.report("Timing/sec_per_kimg", sec_per_kimg)
             stats.report("Resources/peak_ram_gb", _peak_ram_gb())

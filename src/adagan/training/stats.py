@@ -61,12 +61,15 @@ class Collector:
             self._moments[name] = moments.clone()
 
     def reduce(self, all_reduce: Callable[[torch.Tensor], None] | None, names: list[str]) -> None:
-        """Sum moments across processes; `names` must be the same list on every rank."""
+        """Sum moments of `names` across processes (the same list on every rank).
+
+        Statistics not in `names` (timings, memory) keep this process's own values.
+        """
         if all_reduce is None:
             return
-        stacked = torch.stack([self._moments.get(n, torch.zeros(3, dtype=torch.float64)) for n in names])
+        stacked = torch.stack([self._moments.pop(n, torch.zeros(3, dtype=torch.float64)) for n in names])
         all_reduce(stacked)
-        self._moments = {n: stacked[i] for i, n in enumerate(names) if stacked[i, 0] > 0}
+        self._moments.update({n: stacked[i] for i, n in enumerate(names) if stacked[i, 0] > 0})
 
     def drain(self) -> dict[str, dict[str, float]]:
         """{name: {num, mean, std}} since the last drain; resets the collector."""
