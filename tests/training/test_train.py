@@ -12,7 +12,7 @@ from adagan.io import load_networks, read_metadata
 
 TINY = ["--cfg", "cpu", "--G.z_dim=8", "--G.w_dim=8", "--G.channel_base=128", "--G.channel_max=8",
         "--D.channel_base=128", "--D.channel_max=8", "--D.mbstd_group_size=2", "--batch", "4", "--batch-gpu", "2",
-        "--tick", "0.016", "--snap", "1"]
+        "--tick", "0.016", "--snap", "1", "--loss.pl_weight=2", "--loss.style_mixing_prob=0.9"]  # every phase
 
 
 @pytest.fixture(scope="module")
