@@ -18,7 +18,7 @@ from adagan.errors import AdaganError
 
 PANELS = [
     ("Losses", ["Loss/G/loss", "Loss/D/loss"]),
-    ("Augmentation", ["Progress/augment", "Progress/r_t", "Loss/signs/real"]),
+    ("Augmentation", ["Progress/augment", "Loss/signs/real"]),  # signs/real = r_t per tick
     ("D scores", ["Loss/scores/real", "Loss/scores/fake"]),
     ("Regularization", ["Loss/r1_penalty", "Loss/pl_penalty"]),
     ("Speed (sec/kimg)", ["Timing/sec_per_kimg"]),

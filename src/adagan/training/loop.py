@@ -395,8 +395,9 @@ def training_loop(cfg: TrainConfig, ctx: Context, run_dir: Path, dataset, *, res
             collector.reduce(reduce, REDUCED_STATS)
             tick_stats = collector.drain()
             p_now = float(augment_pipe.p) if augment_pipe is not None else 0.0
-            r_t = controller.r_t if controller is not None else None
             means = {k: v["mean"] for k, v in tick_stats.items()}
+            # r_t over the whole tick (the controller's own value covers only its last few batches).
+            r_t = means.get("Loss/signs/real", controller.r_t if controller is not None else None)
             record = {"Progress/tick": cur_tick, "Progress/kimg": cur_nimg / 1000, "Progress/augment": p_now,
                       "Progress/r_t": r_t, "Progress/time_s": round(now - t_start, 2), **means}
             remaining_kimg = (total_nimg - cur_nimg) / 1000
