@@ -152,8 +152,14 @@ def test_evaluate_snapshot_end_to_end(tmp_path, tiny_detectors, mx, monkeypatch)
     G = mx.tiny_generator()
     G.train()
     snap = tmp_path / "run" / "network-snapshot-000012.safetensors"
+    from adagan.metrics import stats as mstats
+
+    passes = []
+    real_fn = mstats.generated_features
+    monkeypatch.setattr(mstats, "generated_features", lambda *a, **k: passes.append(1) or real_fn(*a, **k))
     res = evaluate_snapshot(snap, G, metrics=["fid1k", "kid1k"], data=str(data), resolution=None, device="cpu")
     assert set(res) == {"fid1k", "kid1k"} and all(np.isfinite(v) for v in res.values())
+    assert len(passes) == 1  # FID and KID of the same size share the generated features
     assert G.training  # mode restored
     lines = (tmp_path / "run" / "metric-fid1k.jsonl").read_text().splitlines()
     rec = json.loads(lines[0])

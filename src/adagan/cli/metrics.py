@@ -34,7 +34,6 @@ def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_
       adagan metrics --network runs/x/network-snapshot-000200.safetensors \\
           --data builtin:twemoji --metrics kid1k_full,fid1k_full
     """
-    import time
     from pathlib import Path
 
     from adagan.data import open_dataset
@@ -48,11 +47,13 @@ def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_
     use_weights(inception=inception, lpips=lpips)
     G = load_network(network, which="G_ema", device=dev).eval().requires_grad_(False)
     dataset = open_dataset(data, resolution=resolution, use_labels=bool(G.c_dim), mirror=False)
-    for s in specs:
-        t0 = time.time()
-        res = compute_metrics(G, dataset, [s], device=dev, batch_size=batch, progress=None,
-                              use_cache=not no_cache)[s.name]
-        dest = append_results(Path(network), s.name, res, time.time() - t0)
+
+    def show(spec, res: dict[str, float], seconds: float) -> None:
+        dest = append_results(Path(network), spec.name, res, seconds)
         for k, v in res.items():
             click.echo(f"{k:<24s} {v:.6g}")
-        click.echo(f"  ({time.time() - t0:.1f} s, appended to {dest})", err=True)
+        click.echo(f"  ({seconds:.1f} s, appended to {dest})", err=True)
+
+    # One call: FID and KID of the same size share the generated images' features.
+    compute_metrics(G, dataset, specs, device=dev, batch_size=batch, progress=None, use_cache=not no_cache,
+                    on_result=show)

@@ -81,14 +81,17 @@ def load_detector(kind: str, device) -> object:
 
 def compute_metrics(G, dataset, specs: list[MetricSpec], *, device="cpu", rank: int = 0, world_size: int = 1,
                     batch_size: int | None = None, progress: bool | None = None, seed: int = 0,
-                    use_cache: bool = True) -> dict[str, dict[str, float]]:
-    """{metric name: {result name: value}} for G_ema against the dataset (real values on rank 0)."""
-    from adagan.metrics.fid import compute_fid
+                    use_cache: bool = True, on_result=None) -> dict[str, dict[str, float]]:
+    """{metric name: {result name: value}} for G_ema against the dataset (real values on rank 0).
+
+    `on_result(spec, result, seconds)` is called after each metric (seconds spent on it).
+    """
+    from adagan.metrics.fid import fid_from_features
     from adagan.metrics.inception_score import compute_is
-    from adagan.metrics.kid import compute_kid
+    from adagan.metrics.kid import kid_from_features
     from adagan.metrics.ppl import compute_ppl
     from adagan.metrics.pr import compute_pr
-    from adagan.metrics.stats import broadcast_object, generator_fn
+    from adagan.metrics.stats import broadcast_object, dataset_features, generated_features, generator_fn
 
     device = torch.device(device)
     bs = batch_size or (64 if device.type == "cuda" else 32)
@@ -103,15 +106,19 @@ def compute_metrics(G, dataset, specs: list[MetricSpec], *, device="cpu", rank: 
         det(DETECTOR_FOR[s.kind])
     gen_fn = generator_fn(G, dataset=dataset, device=device, seed=seed)
     common = dict(batch_size=bs, device=device, rank=rank, world_size=world_size, progress=progress)
+    # FID and KID of the same size share one pass of generated images through Inception.
+    inception_gen: dict[int, object] = {}
     out: dict[str, dict[str, float]] = {}
     for s in specs:
+        t0 = time.time()
         d = det(DETECTOR_FOR[s.kind])
-        if s.kind == "fid":
-            v = compute_fid(gen_fn, dataset, s.num, d, use_cache=use_cache, **common)
-            res = None if v is None else {s.name: v}
-        elif s.kind == "kid":
-            v = compute_kid(gen_fn, dataset, s.num, d, use_cache=use_cache, **common)
-            res = None if v is None else {s.name: v}
+        if s.kind in ("fid", "kid"):
+            real = dataset_features(dataset, d, use_cache=use_cache, **common)
+            if s.num not in inception_gen:
+                inception_gen[s.num] = generated_features(gen_fn, s.num, d, **common)
+            gen = inception_gen[s.num]
+            from_features = fid_from_features if s.kind == "fid" else kid_from_features
+            res = {s.name: from_features(real, gen)} if rank == 0 else None
         elif s.kind == "pr":
             v = compute_pr(gen_fn, dataset, s.num, d, use_cache=use_cache, **common)
             res = None if v is None else {f"{s.name}_precision": v[0], f"{s.name}_recall": v[1]}
@@ -122,6 +129,8 @@ def compute_metrics(G, dataset, specs: list[MetricSpec], *, device="cpu", rank: 
             v = compute_ppl(G, d, s.num, dataset=dataset, seed=seed, **{**common, "batch_size": max(bs // 2, 1)})
             res = None if v is None else {s.name: v}
         out[s.name] = broadcast_object(res, world_size=world_size)
+        if on_result is not None:
+            on_result(s, out[s.name], time.time() - t0)
     return out
 
 
@@ -155,13 +164,13 @@ def evaluate_snapshot(snapshot_path, G_ema, *, metrics: list[str], data: str, re
     G_ema.eval()
     flat: dict[str, float] = {}
     try:
-        for s in specs:
-            t0 = time.time()
-            res = compute_metrics(G_ema, dataset, [s], device=device, rank=rank, world_size=world_size,
-                                  progress=progress, use_cache=use_cache)[s.name]
+        def record(spec: MetricSpec, res: dict[str, float], seconds: float) -> None:
             if rank == 0 and snapshot_path is not None:
-                append_results(snapshot_path, s.name, res, time.time() - t0)
+                append_results(snapshot_path, spec.name, res, seconds)
             flat.update(res)
+
+        compute_metrics(G_ema, dataset, specs, device=device, rank=rank, world_size=world_size,
+                        progress=progress, use_cache=use_cache, on_result=record)
     finally:
         G_ema.train(was_training)
         dataset.close()
