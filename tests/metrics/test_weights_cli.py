@@ -155,11 +155,13 @@ def test_evaluate_snapshot_end_to_end(tmp_path, tiny_detectors, mx, monkeypatch)
     from adagan.metrics import stats as mstats
 
     passes = []
-    real_fn = mstats.generated_features
-    monkeypatch.setattr(mstats, "generated_features", lambda *a, **k: passes.append(1) or real_fn(*a, **k))
+    for fn_name in ("generated_features", "dataset_features"):
+        real_fn = getattr(mstats, fn_name)
+        monkeypatch.setattr(mstats, fn_name, lambda *a, _f=real_fn, _n=fn_name, **k: passes.append(_n) or _f(*a, **k))
     res = evaluate_snapshot(snap, G, metrics=["fid1k", "kid1k"], data=str(data), resolution=None, device="cpu")
     assert set(res) == {"fid1k", "kid1k"} and all(np.isfinite(v) for v in res.values())
-    assert len(passes) == 1  # FID and KID of the same size share the generated features
+    # FID and KID of the same size share the real and the generated features.
+    assert sorted(passes) == ["dataset_features", "generated_features"]
     assert G.training  # mode restored
     lines = (tmp_path / "run" / "metric-fid1k.jsonl").read_text().splitlines()
     rec = json.loads(lines[0])

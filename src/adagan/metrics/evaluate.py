@@ -106,17 +106,19 @@ def compute_metrics(G, dataset, specs: list[MetricSpec], *, device="cpu", rank: 
         det(DETECTOR_FOR[s.kind])
     gen_fn = generator_fn(G, dataset=dataset, device=device, seed=seed)
     common = dict(batch_size=bs, device=device, rank=rank, world_size=world_size, progress=progress)
-    # FID and KID of the same size share one pass of generated images through Inception.
-    inception_gen: dict[int, object] = {}
+    # FID and KID share one pass of the real images through Inception and, at the same size, one of
+    # the generated images. Keyed by "real" / num (not tested for None: ranks != 0 get None back).
+    inception_feats: dict[str | int, object] = {}
     out: dict[str, dict[str, float]] = {}
     for s in specs:
         t0 = time.time()
         d = det(DETECTOR_FOR[s.kind])
         if s.kind in ("fid", "kid"):
-            real = dataset_features(dataset, d, use_cache=use_cache, **common)
-            if s.num not in inception_gen:
-                inception_gen[s.num] = generated_features(gen_fn, s.num, d, **common)
-            gen = inception_gen[s.num]
+            if "real" not in inception_feats:
+                inception_feats["real"] = dataset_features(dataset, d, use_cache=use_cache, **common)
+            if s.num not in inception_feats:
+                inception_feats[s.num] = generated_features(gen_fn, s.num, d, **common)
+            real, gen = inception_feats["real"], inception_feats[s.num]
             from_features = fid_from_features if s.kind == "fid" else kid_from_features
             res = {s.name: from_features(real, gen)} if rank == 0 else None
         elif s.kind == "pr":
@@ -163,12 +165,13 @@ def evaluate_snapshot(snapshot_path, G_ema, *, metrics: list[str], data: str, re
     was_training = G_ema.training
     G_ema.eval()
     flat: dict[str, float] = {}
-    try:
-        def record(spec: MetricSpec, res: dict[str, float], seconds: float) -> None:
-            if rank == 0 and snapshot_path is not None:
-                append_results(snapshot_path, spec.name, res, seconds)
-            flat.update(res)
 
+    def record(spec: MetricSpec, res: dict[str, float], seconds: float) -> None:
+        if rank == 0 and snapshot_path is not None:
+            append_results(snapshot_path, spec.name, res, seconds)
+        flat.update(res)
+
+    try:
         compute_metrics(G_ema, dataset, specs, device=device, rank=rank, world_size=world_size,
                         progress=progress, use_cache=use_cache, on_result=record)
     finally:
