@@ -71,6 +71,9 @@ def _spawned(rank: int, world: int, port: int, device_kind: str, fn: Callable, a
     ctx = init_from_env(device_kind)
     try:
         fn(ctx, *args)
+        # All ranks finish before any tears its gloo group down: a rank that destroys the group while a
+        # peer still uses it can abort the peer ("terminate called without an active exception").
+        barrier(ctx)
     finally:
         shutdown()
 

@@ -109,6 +109,7 @@ def launch_training(spec: RunSpec) -> None:
         ctx = distributed.init_from_env(spec.device)
         try:
             _worker(ctx, spec)
+            distributed.barrier(ctx)  # see distributed._spawned
         finally:
             distributed.shutdown()
         return
