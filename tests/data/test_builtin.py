@@ -69,3 +69,38 @@ def test_unwritable_cache_dir_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("ADAGAN_CACHE_DIR", str(tmp_path / "file"))
     with pytest.raises(DatasetError, match="ADAGAN_CACHE_DIR"):
         open_dataset(None, resolution=16, log=lambda m: None)
+
+
+def test_group_subsets(cache):
+    smileys = open_dataset("builtin:twemoji/smileys", use_labels=True, log=lambda m: None)
+    assert (len(smileys), smileys.name, smileys.c_dim) == (170, "twemoji32-smileys", 1)
+    assert smileys.class_names == ["Smileys & Emotion"]
+    zips = sorted(p.name for p in (cache / "datasets").glob("twemoji32-smileys-*.zip"))
+    assert len(zips) == 1
+    # Every image of the group is an image of the full set, with the group's label there.
+    full = open_dataset("builtin:twemoji", use_labels=True, log=lambda m: None)
+    full_imgs = {full[i][0].numpy().tobytes(): int(full[i][1].argmax()) for i in range(len(full))}
+    assert all(full_imgs.get(smileys[i][0].numpy().tobytes()) == 0 for i in range(len(smileys)))
+    two = open_dataset("builtin:twemoji/food+animals@16", use_labels=True, log=lambda m: None)
+    assert (len(two), two.resolution, two.class_names) == (136 + 156, 16, ["Food & Drink", "Animals & Nature"])
+    labels = [int(two[i][1].argmax()) for i in range(len(two))]
+    assert labels.count(0) == 136 and labels.count(1) == 156
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("builtin:twemoji/smiley", r"unknown emoji group 'smiley'.*smileys \(170\), people \(2447\)"),
+    ("builtin:twemoji/", "unknown emoji group ''"),
+    ("builtin:twemoji/food+food", "names a group twice"),
+    ("builtin:twemoji@7", "not 7"),
+    ("builtin:twemoji/food@x", "must be a number"),
+])
+def test_bad_builtin_specs(cache, spec, message):
+    with pytest.raises(DatasetError, match=message):
+        open_dataset(spec, log=lambda m: None)
+
+
+def test_bad_group_is_one_line_cli_error(cache, run_cli, tmp_path):
+    code, out, err = run_cli("train", "--data", "builtin:twemoji/nope", "--outdir", tmp_path, "--dry-run")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 1 and len(lines) == 1 and lines[0].startswith("Error:") and "smileys (170)" in lines[0]
+    assert not list(tmp_path.iterdir())

