@@ -11,7 +11,7 @@ from adagan.cli.fid import device_option, resolve_device, use_weights
 @click.option("--data", required=True, help="Training data: a dataset zip/folder or builtin:twemoji[@RES].")
 @click.option("--metrics", "metrics", default="fid1k_full,kid1k_full", show_default=True,
               help="Comma-separated: fid50k_full, kid50k_full, fid10k_full, kid10k_full, fid1k_full, kid1k_full, "
-                   "pr50k3_full, pr1k3_full, ppl_wend, ppl1k_wend, is50k, is1k.")
+                   "pr50k3_full, pr1k3_full, ppl_wend, ppl1k_wend, is50k, is1k, mem1k (memorisation).")
 @click.option("--resolution", type=int, default=None, help="Dataset resolution (for built-in data).")
 @device_option
 @click.option("--batch", type=int, default=None, help="Images per detector batch [default: 32 CPU, 64 CUDA].")
@@ -20,13 +20,17 @@ from adagan.cli.fid import device_option, resolve_device, use_weights
 @click.option("--lpips", type=click.Path(dir_okay=False), default=None,
               help="LPIPS-VGG16 weights file (else $ADAGAN_LPIPS, else the cache).")
 @click.option("--no-cache", is_flag=True, help="Recompute real-image features instead of using the cache.")
-def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_cache):
+@click.option("--subset", type=int, default=None,
+              help="memNk: the training subset of --data (default: the snapshot's own --subset, if it was trained "
+                   "with one and on the same --data).")
+def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_cache, subset):
     """Evaluate a generator snapshot; print the results and append them to
     metric-NAME.jsonl next to the snapshot.
 
     Real-image statistics use the whole dataset (no x-flips) and are cached per
-    dataset content, so re-running is cheap. Detector weights come from
-    `adagan weights fetch`.
+    dataset content, so re-running is cheap; memorisation (memNk) compares with
+    the images the snapshot was trained on (its --subset of the data). Detector
+    weights come from `adagan weights fetch`.
 
     \b
     Example:
@@ -47,6 +51,12 @@ def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_
     use_weights(inception=inception, lpips=lpips)
     G = load_network(network, which="G_ema", device=dev).eval().requires_grad_(False)
     dataset = open_dataset(data, resolution=resolution, use_labels=bool(G.c_dim), mirror=False)
+    train_dataset = None
+    if any(s.kind == "mem" for s in specs):
+        subset, seed = _training_subset(network, data, subset)
+        if subset is not None:
+            train_dataset = open_dataset(data, resolution=resolution, use_labels=bool(G.c_dim), subset=subset,
+                                         seed=seed)
 
     def show(spec, res: dict[str, float], seconds: float) -> None:
         dest = append_results(Path(network), spec.name, res, seconds)
@@ -56,4 +66,20 @@ def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_
 
     # One call: FID and KID of the same size share the generated images' features.
     compute_metrics(G, dataset, specs, device=dev, batch_size=batch, progress=None, use_cache=not no_cache,
-                    on_result=show)
+                    on_result=show, train_dataset=train_dataset)
+
+
+def _training_subset(network, data: str, subset: int | None) -> tuple[int | None, int]:
+    """(subset, seed) of the images the snapshot was trained on: --subset if given, else its config's."""
+    import json
+
+    from adagan.io import read_metadata
+
+    raw = read_metadata(network).get("train_config")
+    cfg = json.loads(raw) if isinstance(raw, str) else (raw or {})
+    seed = int(cfg.get("seed") or 0) if isinstance(cfg, dict) else 0
+    if subset is not None:
+        return subset, seed
+    if isinstance(cfg, dict) and cfg.get("subset") and cfg.get("data") == data:
+        return int(cfg["subset"]), seed
+    return None, seed

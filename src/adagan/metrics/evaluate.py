@@ -7,6 +7,8 @@ dataset, without x-flips):
   prNk3_full / prNk3     precision & recall, k=3    e.g. pr50k3_full, pr1k3_full
   ppl_wend / pplNk_wend  PPL in W, endpoints        ppl_wend = 50k samples, ppl1k_wend
   isNk                   Inception Score            e.g. is50k, is1k (needs NVIDIA's Inception file)
+  memNk                  memorisation: near-copies of training images, e.g. mem1k (against the
+                         training set itself: the run's --subset when it has one; see memorisation.py)
 """
 
 from __future__ import annotations
@@ -27,16 +29,18 @@ _PATTERNS = (
     (re.compile(r"^pr(\d+)k3(_full)?$"), "pr"),
     (re.compile(r"^ppl(?:(\d+)k)?_wend$"), "ppl"),
     (re.compile(r"^is(\d+)k$"), "is"),
+    (re.compile(r"^mem(\d+)k$"), "mem"),
 )
 KNOWN = ("fid50k_full", "kid50k_full", "fid10k_full", "kid10k_full", "fid1k_full", "kid1k_full", "fid1k", "kid1k",
-         "pr50k3_full", "pr1k3_full", "ppl_wend", "ppl1k_wend", "is50k", "is1k")
-DETECTOR_FOR = {"fid": "inception", "kid": "inception", "is": "inception-head", "pr": "vgg16", "ppl": "lpips"}
+         "pr50k3_full", "pr1k3_full", "ppl_wend", "ppl1k_wend", "is50k", "is1k", "mem1k")
+DETECTOR_FOR = {"fid": "inception", "kid": "inception", "is": "inception-head", "pr": "vgg16", "ppl": "lpips",
+                "mem": "inception"}
 
 
 @dataclass(frozen=True)
 class MetricSpec:
     name: str
-    kind: str  # fid | kid | pr | ppl | is
+    kind: str  # fid | kid | pr | ppl | is | mem
     num: int  # generated images (PPL: samples)
 
 
@@ -81,10 +85,11 @@ def load_detector(kind: str, device) -> object:
 
 def compute_metrics(G, dataset, specs: list[MetricSpec], *, device="cpu", rank: int = 0, world_size: int = 1,
                     batch_size: int | None = None, progress: bool | None = None, seed: int = 0,
-                    use_cache: bool = True, on_result=None) -> dict[str, dict[str, float]]:
+                    use_cache: bool = True, on_result=None, train_dataset=None) -> dict[str, dict[str, float]]:
     """{metric name: {result name: value}} for G_ema against the dataset (real values on rank 0).
 
     `on_result(spec, result, seconds)` is called after each metric (seconds spent on it).
+    train_dataset: the images G was trained on, for memorisation (`memNk`); None = `dataset`.
     """
     from adagan.metrics.fid import fid_from_features
     from adagan.metrics.inception_score import compute_is
@@ -105,6 +110,10 @@ def compute_metrics(G, dataset, specs: list[MetricSpec], *, device="cpu", rank: 
     for s in specs:  # fail on missing weights before any expensive work
         det(DETECTOR_FOR[s.kind])
     gen_fn = generator_fn(G, dataset=dataset, device=device, seed=seed)
+    tap = None
+    if any(s.kind == "mem" for s in specs):
+        # Keep the generated pixels of every Inception pass, so memorisation reuses KID/FID's samples.
+        gen_fn = tap = _PixelTap(gen_fn)
     common = dict(batch_size=bs, device=device, rank=rank, world_size=world_size, progress=progress)
     # FID and KID share one pass of the real images through Inception and, at the same size, one of
     # the generated images. Keyed by "real" / num (not tested for None: ranks != 0 get None back).
@@ -113,14 +122,19 @@ def compute_metrics(G, dataset, specs: list[MetricSpec], *, device="cpu", rank: 
     for s in specs:
         t0 = time.time()
         d = det(DETECTOR_FOR[s.kind])
-        if s.kind in ("fid", "kid"):
-            if "real" not in inception_feats:
-                inception_feats["real"] = dataset_features(dataset, d, use_cache=use_cache, **common)
+        if s.kind in ("fid", "kid", "mem"):
             if s.num not in inception_feats:
                 inception_feats[s.num] = generated_features(gen_fn, s.num, d, **common)
-            real, gen = inception_feats["real"], inception_feats[s.num]
-            from_features = fid_from_features if s.kind == "fid" else kid_from_features
-            res = {s.name: from_features(real, gen)} if rank == 0 else None
+            gen = inception_feats[s.num]
+            if s.kind == "mem":
+                gen_px = tap.vectors(s.num, rank=rank, world_size=world_size, device=device)
+                res = _memorisation(gen, gen_px, train_dataset or dataset, d, use_cache=use_cache, **common)
+                res = None if res is None else {f"{s.name}_{k}": v for k, v in res.items()}
+            else:
+                if "real" not in inception_feats:
+                    inception_feats["real"] = dataset_features(dataset, d, use_cache=use_cache, **common)
+                from_features = fid_from_features if s.kind == "fid" else kid_from_features
+                res = {s.name: from_features(inception_feats["real"], gen)} if rank == 0 else None
         elif s.kind == "pr":
             v = compute_pr(gen_fn, dataset, s.num, d, use_cache=use_cache, **common)
             res = None if v is None else {f"{s.name}_precision": v[0], f"{s.name}_recall": v[1]}
@@ -134,6 +148,46 @@ def compute_metrics(G, dataset, specs: list[MetricSpec], *, device="cpu", rank: 
         if on_result is not None:
             on_result(s, out[s.name], time.time() - t0)
     return out
+
+
+class _PixelTap:
+    """A generator function that also keeps each sample's pixel vector (memorisation.pixel_vectors)."""
+
+    def __init__(self, gen_fn):
+        self.gen_fn = gen_fn
+        self.rows: dict[int, object] = {}
+
+    def __call__(self, indices):
+        from adagan.metrics.memorisation import pixel_vectors
+
+        images = self.gen_fn(indices)
+        for i, v in zip(indices, pixel_vectors(images.cpu()), strict=True):
+            self.rows[int(i)] = v
+        return images
+
+    def vectors(self, n: int, *, rank: int, world_size: int, device):
+        import numpy as np
+
+        from adagan.metrics.stats import gather_rows, shard
+
+        part = np.stack([self.rows[int(i)] for i in shard(n, rank, world_size)])
+        return gather_rows(part, n, rank=rank, world_size=world_size, device=device)
+
+
+def _memorisation(gen_feats, gen_px, train_dataset, detector, *, use_cache: bool, **common):
+    """memorisation() of generated features/pixels against the training set (rank 0; None elsewhere)."""
+    import numpy as np
+
+    from adagan.metrics.memorisation import memorisation, pixel_vectors
+    from adagan.metrics.stats import dataset_features
+
+    train_feats = dataset_features(train_dataset, detector, use_cache=use_cache, **common)
+    if common.get("rank", 0) != 0:
+        return None
+    n, bs = len(train_dataset), common.get("batch_size", 32)
+    train_px = np.concatenate([pixel_vectors(train_dataset.get_batch(list(range(i, min(i + bs, n))))[0])
+                               for i in range(0, n, bs)])
+    return memorisation(gen_feats, train_feats, gen_px, train_px)
 
 
 def _snapshot_kimg(path: Path) -> float | None:
@@ -155,13 +209,20 @@ def append_results(snapshot_path, name: str, results: dict[str, float], total_ti
 
 def evaluate_snapshot(snapshot_path, G_ema, *, metrics: list[str], data: str, resolution: int | None, device,
                       rank: int = 0, world_size: int = 1, progress: bool | None = None,
-                      use_cache: bool = True) -> dict[str, float]:
+                      use_cache: bool = True, subset: int | None = None, seed: int = 0) -> dict[str, float]:
     """Compute `metrics` for G_ema against `data` (all ranks take part); rank 0 appends metric-NAME.jsonl
-    lines next to the snapshot. Returns the flat results, e.g. {"fid1k": 123.4}, on every rank."""
+    lines next to the snapshot. Returns the flat results, e.g. {"fid1k": 123.4}, on every rank.
+
+    subset, seed: the run's training subset of `data`; memorisation (memNk) is measured against it, every
+    other metric against the whole of `data`."""
     from adagan.data import open_dataset
 
     specs = parse_metrics(metrics)
     dataset = open_dataset(data, resolution=resolution, use_labels=bool(G_ema.c_dim), mirror=False)
+    train_dataset = None
+    if subset is not None and any(s.kind == "mem" for s in specs):
+        train_dataset = open_dataset(data, resolution=resolution, use_labels=bool(G_ema.c_dim), subset=subset,
+                                     seed=seed)
     was_training = G_ema.training
     G_ema.eval()
     flat: dict[str, float] = {}
@@ -173,10 +234,12 @@ def evaluate_snapshot(snapshot_path, G_ema, *, metrics: list[str], data: str, re
 
     try:
         compute_metrics(G_ema, dataset, specs, device=device, rank=rank, world_size=world_size,
-                        progress=progress, use_cache=use_cache, on_result=record)
+                        progress=progress, use_cache=use_cache, on_result=record, train_dataset=train_dataset)
     finally:
         G_ema.train(was_training)
         dataset.close()
+        if train_dataset is not None:
+            train_dataset.close()
     return flat
 
 

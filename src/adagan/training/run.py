@@ -97,7 +97,7 @@ def _metrics_fn(ctx: distributed.Context, cfg: TrainConfig, spec: RunSpec):
     def run(snapshot_path, G_ema):
         return evaluate_snapshot(snapshot_path, G_ema, metrics=list(cfg.metrics), data=spec.data,
                                  resolution=spec.resolution, device=ctx.device, rank=ctx.rank,
-                                 world_size=ctx.world_size)
+                                 world_size=ctx.world_size, subset=cfg.subset, seed=cfg.seed)
 
     return run
 
