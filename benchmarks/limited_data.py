@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 STUDY_FILE = "study.json"
-METRIC_KINDS = ("kid", "fid")
+METRIC_KINDS = ("kid", "fid", "mem")
 
 
 # ---- the plan ---------------------------------------------------------------------------------------------
@@ -144,61 +144,61 @@ def _done_metrics(run_dir: Path, name: str) -> set[tuple[str, float]]:
 
 
 class Evaluator:
-    """KID/FID of snapshots against the full dataset; one generated-feature pass per snapshot."""
+    """KID/FID of snapshots against the FULL dataset and memorisation against each run's own subset, through
+    `adagan.metrics.evaluate.compute_metrics` (one generated-feature pass per snapshot; cached real features)."""
 
     def __init__(self, data: str, metrics: list[str], device: str = "cpu"):
         import torch
 
         from adagan.data import open_dataset
-        from adagan.metrics.evaluate import load_detector, parse_metrics
+        from adagan.metrics.evaluate import parse_metrics
 
         self.specs = parse_metrics(metrics)
         bad = [s.name for s in self.specs if s.kind not in METRIC_KINDS]
         if bad:
-            raise SystemExit(f"Error: the study computes KID and FID only (e.g. kid1k,fid1k); not {', '.join(bad)}")
+            raise SystemExit(f"Error: the study computes KID, FID and memorisation only (e.g. kid1k,fid1k,mem1k); "
+                             f"not {', '.join(bad)}")
+        self.data = data
         self.device = torch.device(device)
         self.dataset = open_dataset(data, mirror=False)  # the FULL dataset, whatever the run's --subset
-        self.detector = load_detector("inception", self.device)
-        self._real = None
+        self._train: dict[tuple, object] = {}
 
-    def real(self):
-        if self._real is None:
-            from adagan.metrics.stats import dataset_features
+    def training_set(self, run_dir: Path):
+        """The images the run trained on (its --subset and --seed of the data), for memorisation."""
+        from adagan.data import open_dataset
 
-            print(f"[study] real features: {len(self.dataset)} images of {self.dataset.name} (cached after the "
-                  "first time)", flush=True)
-            self._real = dataset_features(self.dataset, self.detector, batch_size=32, device=self.device)
-        return self._real
+        cfg = json.loads((run_dir / "config.json").read_text())
+        key = (cfg.get("subset"), cfg.get("seed", 0))
+        if key[0] is None:
+            return self.dataset
+        if key not in self._train:
+            self._train[key] = open_dataset(self.data, mirror=False, subset=key[0], seed=key[1])
+        return self._train[key]
 
     def pending(self, run_dir: Path, snap: Path, kimg: float) -> list:
         return [s for s in self.specs if (snap.name, round(kimg, 3)) not in _done_metrics(run_dir, s.name)]
 
     def evaluate(self, run_dir: Path, snap: Path, kimg: float) -> dict[str, float]:
         from adagan.io import load_network
-        from adagan.metrics.fid import fid_from_features
-        from adagan.metrics.kid import kid_from_features
-        from adagan.metrics.stats import generated_features, generator_fn
+        from adagan.metrics.evaluate import compute_metrics
 
         specs = self.pending(run_dir, snap, kimg)
         if not specs:
             return {}
-        real = self.real()
         t0 = time.time()
-        G = load_network(snap, "G_ema", device=self.device)
-        gen_fn = generator_fn(G, dataset=self.dataset, device=self.device, seed=0)
-        feats: dict[int, object] = {}
-        out = {}
-        for s in specs:
-            if s.num not in feats:
-                feats[s.num] = generated_features(gen_fn, s.num, self.detector, batch_size=32, device=self.device)
-            gen = feats[s.num]
-            value = kid_from_features(real, gen) if s.kind == "kid" else fid_from_features(real, gen)
-            line = {"results": {s.name: value}, "metric": s.name, "snapshot": snap.name, "kimg": kimg,
-                    "total_time": round(time.time() - t0, 3), "timestamp": time.time(), "real": len(real),
+        out: dict[str, float] = {}
+
+        def record(spec, res: dict[str, float], seconds: float) -> None:
+            line = {"results": res, "metric": spec.name, "snapshot": snap.name, "kimg": kimg,
+                    "total_time": round(time.time() - t0, 3), "timestamp": time.time(), "real": len(self.dataset),
                     "source": "benchmarks/limited_data.py"}
-            with open(run_dir / f"metric-{s.name}.jsonl", "a", encoding="utf-8") as f:
+            with open(run_dir / f"metric-{spec.name}.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(line) + "\n")
-            out[s.name] = value
+            out.update(res)
+
+        G = load_network(snap, "G_ema", device=self.device)
+        compute_metrics(G, self.dataset, specs, device=self.device, batch_size=32, progress=False, seed=0,
+                        train_dataset=self.training_set(run_dir), on_result=record)
         return out
 
 
@@ -228,25 +228,38 @@ def evaluate_all(args, names: list[str]) -> None:
 
 # ---- table and plots --------------------------------------------------------------------------------------
 
+MEM_RESULTS = ("copies", "dist", "copies_px", "dist_px")  # memorisation results (adagan/metrics/memorisation.py)
+
+
+def result_keys(metric_names: list[str]) -> list[str]:
+    """The result series of the metrics: kid1k -> [kid1k]; mem1k -> [mem1k_copies, mem1k_dist, ...]."""
+    return [k for m in metric_names for k in ([f"{m}_{r}" for r in MEM_RESULTS] if m.startswith("mem") else [m])]
+
+
 def load_run(run_dir: Path, metric_names: list[str]) -> dict:
+    """stats.jsonl lines and {result key: [(kimg, value)]} of the run's metric files."""
     from adagan.report import read_jsonl
 
     stats = read_jsonl(run_dir / "stats.jsonl")
-    metrics = {}
+    metrics: dict[str, list] = {}
     for m in metric_names:
-        pts = {}
+        keys = result_keys([m])
+        pts: dict[str, dict[float, float]] = {k: {} for k in keys}
         for r in read_jsonl(run_dir / f"metric-{m}.jsonl"):
-            v = (r.get("results") or {}).get(m)
-            if r.get("kimg") is not None and isinstance(v, int | float) and math.isfinite(v):
-                pts[round(float(r["kimg"]), 3)] = float(v)  # the last line for a kimg wins
-        metrics[m] = sorted(pts.items())
+            for k in keys:
+                v = (r.get("results") or {}).get(k)
+                if r.get("kimg") is not None and isinstance(v, int | float) and math.isfinite(v):
+                    pts[k][round(float(r["kimg"]), 3)] = float(v)  # the last line for a kimg wins
+        metrics.update({k: sorted(v.items()) for k, v in pts.items()})
     return {"stats": stats, "metrics": metrics}
 
 
 def _fmt(v: float | None, metric: str = "") -> str:
     if v is None:
         return "–"
-    return f"{v * 1e3:.2f}" if metric.startswith("kid") else f"{v:.2f}"
+    if metric.startswith("kid"):
+        return f"{v * 1e3:.2f}"
+    return f"{v:.3f}" if metric.startswith("mem") else f"{v:.2f}"
 
 
 def _series(stats: list[dict], key: str) -> tuple[list[float], list[float]]:
@@ -310,7 +323,8 @@ def write_table(outdir: Path, subsets, settings, metric_names: list[str], runs: 
                         continue
                     k = common[-1]
                     kimg_used = k
-                    cells += [_fmt(a[k], m), _fmt(b[k], m), f"{(b[k] - a[k]) / abs(a[k]) * 100:+.0f}%"]
+                    change = f"{(b[k] - a[k]) / abs(a[k]) * 100:+.0f}%" if a[k] else f"{b[k] - a[k]:+.3g}"
+                    cells += [_fmt(a[k], m), _fmt(b[k], m), change]
                 lines.append(f"| {n or 'all'} | {s} | {'–' if kimg_used is None else f'{kimg_used:g}'} | "
                              + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -404,6 +418,58 @@ def write_samples(outdir: Path, names: list[str], rows: int = 2) -> Path | None:
     return path
 
 
+def _common_snapshots(run_dirs: list[Path]) -> tuple[float, list[Path]] | None:
+    """(kimg, [snapshot per run]) at the newest kimg every run has a snapshot for."""
+    per_run = [{round(k, 3): p for p, k in _snapshots(d)} if d.is_dir() else {} for d in run_dirs]
+    common = set.intersection(*(set(r) for r in per_run)) if per_run else set()
+    if not common:
+        return None
+    k = max(common)
+    return k, [r[k] for r in per_run]
+
+
+def write_nearest(outdir: Path, data: str, subset: int | None, settings, num: int = 8) -> Path | None:
+    """nearest.png: `num` samples of every setting on one subset at the same kimg, each above its nearest
+    training image (pixel distance at 32x32, as in the memorisation metric)."""
+    import matplotlib
+    import numpy as np
+    import torch
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from adagan.data import open_dataset
+    from adagan.io import load_network
+    from adagan.metrics.memorisation import nearest, pixel_vectors
+    from adagan.metrics.stats import generator_fn
+
+    names = [f"{subset_label(subset)}-{s}" for s in settings]
+    found = _common_snapshots([outdir / n for n in names])
+    if found is None:
+        return None
+    kimg, snaps = found
+    train = open_dataset(data, mirror=False, subset=subset,
+                         seed=json.loads((outdir / names[0] / "config.json").read_text()).get("seed", 0))
+    reals = train.get_batch(list(range(len(train))))[0]
+    ref = pixel_vectors(reals)
+    fig, axes = plt.subplots(len(names), 1, figsize=(1.0 * num, 2.3 * len(names)), squeeze=False)
+    for ax, name, snap in zip(axes[:, 0], names, snaps, strict=True):
+        G = load_network(snap, "G_ema")
+        fakes = generator_fn(G, seed=0)(np.arange(num))
+        _, idx = nearest(pixel_vectors(fakes), ref)
+        pair = torch.cat([torch.cat(list(fakes), 2), torch.cat(list(reals[idx]), 2)], 1)  # [C, 2H, num*W]
+        ax.imshow(pair.permute(1, 2, 0).numpy())
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"{name} @ {kimg:g} kimg: samples (top), nearest training image (bottom)", loc="left",
+                     fontsize=8)
+    fig.tight_layout()
+    path = outdir / f"nearest-{subset_label(subset)}.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def report(args, subsets, settings) -> Path:
     outdir = Path(args.outdir)
     metric_names = [m.strip() for m in args.metrics.split(",") if m.strip()]
@@ -411,10 +477,16 @@ def report(args, subsets, settings) -> Path:
     for name, _, _ in run_names(subsets, settings):
         if (outdir / name / "stats.jsonl").exists():
             runs[name] = load_run(outdir / name, metric_names)
-    table = write_table(outdir, subsets, settings, metric_names, runs)
-    plots = write_plots(outdir, subsets, settings, metric_names, runs)
+    keys = result_keys(metric_names)
+    table = write_table(outdir, subsets, settings, [k for k in keys if not k.endswith(("_dist", "_dist_px"))], runs)
+    plots = write_plots(outdir, subsets, settings, keys, runs)
     samples = write_samples(outdir, [name for name, _, _ in run_names(subsets, settings)])
     plots += [samples] if samples else []
+    study_file = outdir / STUDY_FILE
+    data = json.loads(study_file.read_text())["data"] if study_file.exists() else args.data
+    for n in subsets:
+        near = write_nearest(outdir, data, n, settings)
+        plots += [near] if near else []
     md = outdir / "results.md"
     md.write_text(table + "\n" + "".join(f"![{p.stem}]({p.name})\n" for p in plots))
     print(f"[study] wrote {md} and {', '.join(p.name for p in plots)}", flush=True)
@@ -442,7 +514,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tick", type=float, default=1.0, help="kimg per tick (stats.jsonl line)")
     ap.add_argument("--snap", type=int, default=5, help="snapshot (and metric evaluation) every N ticks")
-    ap.add_argument("--metrics", default="kid1k,fid1k", help="KID/FID metric names, or 'none'")
+    ap.add_argument("--metrics", default="kid1k,fid1k,mem1k",
+                    help="KID/FID (against the full data) and memorisation (against each run's subset) metric names, "
+                         "or 'none'")
     ap.add_argument("--eval", choices=["all", "final"], default="all",
                     help="evaluate every snapshot up to --kimg, or only each run's newest one up to --kimg")
     ap.add_argument("--device", default="cpu", help="device for the metric evaluation")

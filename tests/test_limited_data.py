@@ -69,10 +69,14 @@ def test_study_runs_reports_and_resumes(study, image_dir, tmp_path, monkeypatch,
         assert len(lines) == 1 and lines[0]["real"] == 16  # real features: the full dataset, not the subset
         assert np.isfinite(lines[0]["results"]["kid1k"])
         assert (run / "metric-fid1k.jsonl").exists()
+        mem = json.loads((run / "metric-mem1k.jsonl").read_text())["results"]
+        assert set(mem) == {"mem1k_copies", "mem1k_dist", "mem1k_copies_px", "mem1k_dist_px"}
+        assert 0 <= mem["mem1k_copies"] <= 1 and mem["mem1k_dist_px"] > 0
     assert json.loads((out / "sub8-ada" / "config.json").read_text())["augment"]["mode"] == "ada"
     md = (out / "results.md").read_text()
     assert "| sub8-noaug | 8 |" in md and "| sub8-ada | 8 |" in md and "Change vs noaug" in md
-    for png in ("kid1k.png", "fid1k.png", "augment.png", "samples.png"):
+    for png in ("kid1k.png", "fid1k.png", "mem1k_copies.png", "mem1k_dist_px.png", "augment.png", "samples.png",
+                "nearest-sub8.png"):
         assert (out / png).stat().st_size > 1000
     assert "training 0 -> 0.016 kimg" in log
 
@@ -80,7 +84,7 @@ def test_study_runs_reports_and_resumes(study, image_dir, tmp_path, monkeypatch,
     mtimes = {p: p.stat().st_mtime_ns for p in out.glob("*/stats.jsonl")}
     assert study.main(argv) == 0
     log = capsys.readouterr().out
-    assert log.count("skipped") == 2 and "training" not in log and "kid1k " not in log
+    assert log.count("skipped") == 2 and "training" not in log and "kid1k " not in log and "mem1k_copies " not in log
     assert mtimes == {p: p.stat().st_mtime_ns for p in out.glob("*/stats.jsonl")}
     assert len((out / "sub8-ada" / "metric-kid1k.jsonl").read_text().splitlines()) == 1
 

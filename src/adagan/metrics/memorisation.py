@@ -37,22 +37,30 @@ def pixel_vectors(images: torch.Tensor | np.ndarray, max_res: int = PIXEL_RES) -
     return (x / np.sqrt(x.shape[1])).numpy()  # L2 of the scaled vector = RMS pixel difference
 
 
-def nearest_distances(queries: np.ndarray, refs: np.ndarray, *, leave_one_out: bool = False,
-                      chunk: int = 1024) -> np.ndarray:
-    """L2 distance of each query row to its nearest row of refs [N]; with leave_one_out, queries ARE refs
-    and each row's own entry is skipped."""
+def nearest(queries: np.ndarray, refs: np.ndarray, *, leave_one_out: bool = False,
+            chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """(L2 distance, index) of each query row's nearest row of refs, [N] each; with leave_one_out, queries
+    ARE refs and each row's own entry is skipped."""
     q = torch.from_numpy(np.asarray(queries, np.float64))
     r = torch.from_numpy(np.asarray(refs, np.float64))
     if leave_one_out and len(r) < 2:
         raise ValueError("leave-one-out distances need at least 2 reference rows")
-    out = []
+    dists, idx = [torch.zeros([0], dtype=torch.float64)], [torch.zeros([0], dtype=torch.int64)]
     for i in range(0, len(q), chunk):
         d = torch.cdist(q[i: i + chunk], r)
         if leave_one_out:
             rows = torch.arange(d.shape[0])
             d[rows, rows + i] = float("inf")
-        out.append(d.min(1).values)
-    return torch.cat(out).numpy() if out else np.zeros([0])
+        m = d.min(1)
+        dists.append(m.values)
+        idx.append(m.indices)
+    return torch.cat(dists).numpy(), torch.cat(idx).numpy()
+
+
+def nearest_distances(queries: np.ndarray, refs: np.ndarray, *, leave_one_out: bool = False,
+                      chunk: int = 1024) -> np.ndarray:
+    """The distances of `nearest`."""
+    return nearest(queries, refs, leave_one_out=leave_one_out, chunk=chunk)[0]
 
 
 def _unique_rows(x: np.ndarray) -> np.ndarray:
