@@ -136,3 +136,41 @@ def test_collector_reduce_sums_named_stats_and_keeps_local_ones():
     assert out["Loss/G/loss"]["num"] == 4 and out["Loss/G/loss"]["mean"] == pytest.approx(2.0)
     assert out["Timing/Gmain_ms"] == {"num": 1, "mean": 5.0, "std": 0.0}
     assert "Loss/D/loss" not in out
+
+
+class _LinearG(torch.nn.Module):
+    """img = s * A @ ws (flattened): the path length of sample n is exactly s * ||A^T noise_n|| / sqrt(num_ws)."""
+
+    def __init__(self, num_ws=3, w_dim=4, res=4):
+        super().__init__()
+        self.num_ws, self.res = num_ws, res
+        self.s = torch.nn.Parameter(torch.tensor(1.5))
+        self.m = torch.nn.Parameter(torch.ones(w_dim))  # puts ws into the graph, as the mapping's weights do
+        gen = torch.Generator().manual_seed(1)
+        self.register_buffer("A", torch.randn(3 * res * res, num_ws * w_dim, generator=gen))
+        self.mapping = lambda z, c, update_emas=False: (z * self.m)[:, None, :].repeat(1, self.num_ws, 1)
+        self.synthesis = lambda ws: (self.s * ws.flatten(1) @ self.A.T).reshape(-1, 3, self.res, self.res)
+
+
+def test_path_length_gradient_flows_through_the_batch_mean():
+    # Penalty (L_n - a)^2 with L_n = s*Q_n and a = (1-d)*m0 + d*mean(L): dLoss/ds keeps the -d*mean(Q) term
+    # of da/ds (official loss.py; the target's batch mean is not detached).
+    G = _LinearG()
+    d, weight, gain, N = 0.5, 2.0, 4.0, 4
+    cfg = LossConfig(pl_weight=weight, pl_decay=d, pl_batch_shrink=1, style_mixing_prob=0)
+    loss = StyleGAN2Loss(G, None, None, cfg)
+    loss.pl_mean.fill_(0.3)
+    z = torch.randn(N, 4)
+    torch.manual_seed(7)
+    loss.accumulate_gradients("Greg", None, None, z, None, gain=gain)
+    torch.manual_seed(7)
+    noise = torch.randn(N, 3, 4, 4).double() / 4  # the same draw: pl_noise / sqrt(H*W)
+    A, s, m0 = G.A.double(), 1.5, 0.3
+    Q = (noise.flatten(1) @ A).square().sum(1).div(G.num_ws).sqrt()  # [N]
+    a = (1 - d) * m0 + d * s * Q.mean()
+    expected = (weight * gain * 2 * (s * Q - a) * (Q - d * Q.mean())).mean().item()
+    detached = (weight * gain * 2 * (s * Q - a) * Q).mean().item()
+    assert G.s.grad.item() == pytest.approx(expected, rel=1e-5)
+    assert abs(expected - detached) > 1e-3 * abs(expected)  # the example tells the two apart
+    assert loss.pl_mean.item() == pytest.approx(a.item(), rel=1e-6)
+    assert not loss.pl_mean.requires_grad
