@@ -174,3 +174,23 @@ def test_path_length_gradient_flows_through_the_batch_mean():
     assert abs(expected - detached) > 1e-3 * abs(expected)  # the example tells the two apart
     assert loss.pl_mean.item() == pytest.approx(a.item(), rel=1e-6)
     assert not loss.pl_mean.requires_grad
+
+
+@pytest.mark.parametrize("phase,updates", [("Gmain", [4]), ("Greg", [2]), ("Dmain", [4]), ("Dreg", [])])
+def test_w_avg_follows_every_main_mapping_call(phase, updates):
+    # The official mapping updates w_avg on every training call (Gmain, Greg, the fakes of Dmain), with the
+    # mean of the w's of the main latents only (not the style-mixing second z). `updates`: batch of each call.
+    G, D = _nets()
+    with torch.no_grad():
+        G.mapping.w_avg.copy_(torch.randn(8))
+    start = G.mapping.w_avg.clone()
+    z = torch.randn(4, 8)
+    loss = StyleGAN2Loss(G, D, None, LossConfig(r1_gamma=1.0, style_mixing_prob=1.0, pl_batch_shrink=2))
+    (G if phase.startswith("G") else D).requires_grad_(True)
+    loss.accumulate_gradients(phase, torch.randn(4, 3, 16, 16), None, z, None, gain=1)
+    expected = start.clone()
+    with torch.no_grad():
+        for n in updates:
+            expected = G.mapping(z[:n], None)[:, 0].mean(0).lerp(expected, G.mapping.w_avg_beta)
+    assert torch.allclose(G.mapping.w_avg, expected, atol=1e-6, rtol=0)
+    assert torch.equal(G.mapping.w_avg, start) == (not updates)

@@ -5,7 +5,9 @@ Greg:  path-length regularization on batch // pl_batch_shrink, every pl_interval
 Dmain: softplus(D(aug(G(z)))) + softplus(-D(aug(x))).
 Dreg:  R1 = gamma/2 * ||d D(aug(x)) / d x||^2 on the un-augmented reals, every r1_interval D steps.
 Every image D sees goes through the same augment pipe; `gain` carries the lazy
-regularization interval. Statistics are reported by name through `stats.report`.
+regularization interval. Every mapping call on the main latents updates `G.mapping.w_avg`
+(Gmain, Greg and the fakes of Dmain, as the official mapping does in training mode); the
+style-mixing second mapping does not. Statistics are reported by name through `stats.report`.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class StyleGAN2Loss:
         enabled = self.autocast_dtype is not None
         return torch.autocast(device_type=device.type, dtype=self.autocast_dtype or torch.bfloat16, enabled=enabled)
 
-    def run_G(self, z: torch.Tensor, c: torch.Tensor | None, update_emas: bool = False):
+    def run_G(self, z: torch.Tensor, c: torch.Tensor | None, update_emas: bool = True):
         ws = self.G.mapping(z, c, update_emas=update_emas)
         if self.cfg.style_mixing_prob > 0:
             # With probability p, ws from a random cutoff in [1, num_ws) onward come from a second z.
@@ -65,7 +67,7 @@ class StyleGAN2Loss:
             return
 
         if phase == "Gmain":
-            gen_img, _ = self.run_G(gen_z, gen_c, update_emas=True)
+            gen_img, _ = self.run_G(gen_z, gen_c)
             gen_logits = self.run_D(gen_img, gen_c)
             stats.report("Loss/scores/fake", gen_logits)
             stats.report("Loss/signs/fake", gen_logits.sign())
