@@ -3,10 +3,11 @@
 import pytest
 import torch
 
-from adagan.config import DiscriminatorConfig, GeneratorConfig, LossConfig
+from adagan.config import DiscriminatorConfig, GeneratorConfig, LossConfig, OptimConfig
+from adagan.errors import ConfigError
 from adagan.networks import Discriminator, Generator
 from adagan.training import stats
-from adagan.training.loop import _make_optimizer, frozen_d_params, iteration_seed
+from adagan.training.loop import _make_optimizer, build_phases, frozen_d_params, iteration_seed
 from adagan.training.loss import StyleGAN2Loss
 
 
@@ -30,7 +31,7 @@ def _run(phase, G, D, pipe=None, cfg=LossConfig(r1_gamma=1.0), c_dim=0):
     return loss
 
 
-@pytest.mark.parametrize("phase", ["Gmain", "Greg", "Dmain", "Dreg"])
+@pytest.mark.parametrize("phase", ["Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth"])
 def test_each_phase_trains_only_its_network(phase):
     G, D = _nets()
     _run(phase, G, D)
@@ -176,7 +177,8 @@ def test_path_length_gradient_flows_through_the_batch_mean():
     assert not loss.pl_mean.requires_grad
 
 
-@pytest.mark.parametrize("phase,updates", [("Gmain", [4]), ("Greg", [2]), ("Dmain", [4]), ("Dreg", [])])
+@pytest.mark.parametrize("phase,updates", [("Gmain", [4]), ("Greg", [2]), ("Gboth", [4, 2]), ("Dmain", [4]),
+                                           ("Dreg", []), ("Dboth", [4])])
 def test_w_avg_follows_every_main_mapping_call(phase, updates):
     # The official mapping updates w_avg on every training call (Gmain, Greg, the fakes of Dmain), with the
     # mean of the w's of the main latents only (not the style-mixing second z). `updates`: batch of each call.
@@ -194,3 +196,80 @@ def test_w_avg_follows_every_main_mapping_call(phase, updates):
             expected = G.mapping(z[:n], None)[:, 0].mean(0).lerp(expected, G.mapping.w_avg_beta)
     assert torch.allclose(G.mapping.w_avg, expected, atol=1e-6, rtol=0)
     assert torch.equal(G.mapping.w_avg, start) == (not updates)
+
+
+def _grads(net):
+    return {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("net", ["G", "D"])
+def test_both_phase_is_main_plus_reg_in_one_call(net):
+    G, D = _nets()
+    cfg = LossConfig(r1_gamma=1.0, style_mixing_prob=0.9)
+    real, z = torch.randn(4, 3, 16, 16), torch.randn(4, 8)
+    module = G if net == "G" else D
+    module.requires_grad_(True)
+    results = []
+    for phases in ([f"{net}main", f"{net}reg"], [f"{net}both"]):
+        module.zero_grad(set_to_none=True)
+        loss = StyleGAN2Loss(G, D, None, cfg)
+        seen = []
+        unsub = stats.subscribe("Loss/signs/real", lambda v, seen=seen: seen.append(v.numel()))
+        torch.manual_seed(3)  # the same draws in the same order (noise, mixing, pl_noise)
+        try:
+            for phase in phases:
+                loss.accumulate_gradients(phase, real, None, z, None, gain=1)
+        finally:
+            unsub()
+        results.append((_grads(module), seen, loss.pl_mean.item()))
+    (sep, sep_seen, sep_pl), (both, both_seen, both_pl) = results
+    assert sep.keys() == both.keys() and len(both) == len(list(module.parameters()))
+    for k in sep:
+        assert torch.allclose(sep[k], both[k], rtol=1e-5, atol=1e-7), k
+    assert sep_pl == both_pl
+    # Dboth scores the reals once (official): the ADA statistic counts each real image once per iteration.
+    assert (sep_seen, both_seen) == (([4, 4], [4]) if net == "D" else ([], []))
+
+
+def test_both_phases_skip_a_zero_weight_regularizer():
+    G, D = _nets()
+    col = stats.Collector()
+    try:
+        for phase in ("Gboth", "Dboth"):
+            _run(phase, G, D, cfg=LossConfig(r1_gamma=0, pl_weight=0))
+        names = set(col.drain())
+    finally:
+        col.close()
+    assert {"Loss/G/loss", "Loss/D/loss"} <= names
+    assert not names & {"Loss/r1_penalty", "Loss/pl_penalty", "Loss/G/reg", "Loss/D/reg"}
+
+
+def _adam(phase):
+    g = phase.opt.param_groups[0]
+    return g["lr"], g["betas"][1]
+
+
+def test_lazy_phases_and_adam_correction():
+    G, D = _nets()
+    phases = build_phases(G, D, LossConfig(), OptimConfig(lr_g=0.002, lr_d=0.003))
+    assert [(p.name, p.interval) for p in phases] == [("Gmain", 1), ("Greg", 4), ("Dmain", 1), ("Dreg", 16)]
+    assert phases[0].opt is phases[1].opt and phases[2].opt is phases[3].opt
+    assert _adam(phases[0]) == pytest.approx((0.002 * 4 / 5, 0.99 ** (4 / 5)))
+    assert _adam(phases[2]) == pytest.approx((0.003 * 16 / 17, 0.99 ** (16 / 17)))
+
+
+@pytest.mark.parametrize("interval", [None, 0])
+def test_non_lazy_regularization_runs_combined_phases_every_step(interval):
+    G, D = _nets()
+    lcfg = LossConfig(pl_interval=interval, r1_interval=interval)
+    phases = build_phases(G, D, lcfg, OptimConfig(lr_g=0.002, lr_d=0.002))
+    assert [(p.name, p.interval) for p in phases] == [("Gboth", 1), ("Dboth", 1)]
+    assert _adam(phases[0]) == _adam(phases[1]) == (0.002, 0.99)  # no lazy scaling
+    mixed = build_phases(G, D, LossConfig(pl_interval=4, r1_interval=interval), OptimConfig())
+    assert [p.name for p in mixed] == ["Gmain", "Greg", "Dboth"]
+
+
+def test_negative_reg_interval_is_an_error():
+    G, D = _nets()
+    with pytest.raises(ConfigError, match="r1_interval must be"):
+        build_phases(G, D, LossConfig(r1_interval=-1), OptimConfig())

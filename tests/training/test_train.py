@@ -191,3 +191,17 @@ def test_sigterm_saves_state_and_rerun_resumes(dataset_zip, tmp_path):
     assert len(states) == 1
     kimg = json.loads((tmp_path / "sig" / "stats.jsonl").read_text().splitlines()[-1])["Progress/kimg"]
     assert kimg > 0.016
+
+
+def test_non_lazy_regularization_run(run_cli, dataset_zip, tmp_path):
+    code, _, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--name", "nl", "--kimg", "0.016",
+                           *TINY, "--loss.r1_interval=0", "--loss.pl_interval=none")
+    assert code == 0, err
+    cfg = json.loads((tmp_path / "nl" / "config.json").read_text())
+    assert cfg["loss"]["r1_interval"] == 0 and cfg["loss"]["pl_interval"] is None
+    tick = json.loads((tmp_path / "nl" / "stats.jsonl").read_text().splitlines()[-1])
+    assert tick["Timing/Gboth_ms"] > 0 and tick["Timing/Dboth_ms"] > 0
+    assert not any(k.startswith(("Timing/Gmain", "Timing/Greg", "Timing/Dmain", "Timing/Dreg")) for k in tick)
+    # Both regularizers ran every iteration, next to the main losses.
+    assert np.isfinite(tick["Loss/r1_penalty"]) and np.isfinite(tick["Loss/pl_penalty"])
+    assert np.isfinite(tick["Loss/G/loss"]) and np.isfinite(tick["Loss/D/loss"])

@@ -189,3 +189,7 @@ def _validate(tc, dataset) -> None:
                           "or lower --batch")
     if tc.freezed < 0:
         raise ConfigError("--freezed must be >= 0")
+    for key in ("pl_interval", "r1_interval"):
+        value = getattr(tc.loss, key)
+        if value is not None and value < 0:
+            raise ConfigError(f"--loss.{key} must be >= 1 (lazy) or 0/none (every step, not lazy), got {value}")
