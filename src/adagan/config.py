@@ -56,8 +56,8 @@ class DiscriminatorConfig:
 class LossConfig:
     r1_gamma: float = 10.0  # R1 weight; penalty = gamma/2 * ||grad||^2 (0 = no R1)
     # Lazy regularization (StyleGAN2 App. B): the regularizer runs every N steps with gain N, and Adam gets
-    # lr * N/(N+1), betas ** (N/(N+1)). None or 0 = not lazy: every step, in one phase with the main loss
-    # (Gboth / Dboth), Adam unscaled (the official reg_interval=None).
+    # lr * N/(N+1), betas ** (N/(N+1)) even when the regularizer's weight is 0. None or 0 = not lazy: every
+    # step, in one phase with the main loss (Gboth / Dboth), Adam unscaled (the official reg_interval=None).
     r1_interval: int | None = 16
     pl_weight: float = 2.0  # path-length weight (0 = no path-length regularization)
     pl_interval: int | None = 4  # as r1_interval, for G's path length

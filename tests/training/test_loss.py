@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from adagan.config import DiscriminatorConfig, GeneratorConfig, LossConfig, OptimConfig
+from adagan.config import PRESETS, DiscriminatorConfig, GeneratorConfig, LossConfig, OptimConfig, resolve
 from adagan.errors import ConfigError
 from adagan.networks import Discriminator, Generator
 from adagan.training import stats
@@ -256,6 +256,17 @@ def test_lazy_phases_and_adam_correction():
     assert phases[0].opt is phases[1].opt and phases[2].opt is phases[3].opt
     assert _adam(phases[0]) == pytest.approx((0.002 * 4 / 5, 0.99 ** (4 / 5)))
     assert _adam(phases[2]) == pytest.approx((0.003 * 16 / 17, 0.99 ** (16 / 17)))
+
+
+@pytest.mark.parametrize("name", [n for n in PRESETS if (PRESETS[n] is None or PRESETS[n].pl_weight == 0)])
+def test_g_adam_is_corrected_for_interval_4_even_without_path_length(name):
+    # Official training_loop.py always builds G's Adam for G_reg_interval 4 (cifar: lr 0.0025 -> 0.002).
+    cfg = resolve(name, 32)
+    G, D = _nets()
+    phases = build_phases(G, D, cfg.loss, cfg.optim)
+    assert _adam(phases[0]) == pytest.approx((cfg.optim.lr_g * 4 / 5, cfg.optim.beta2 ** (4 / 5)))
+    if cfg.loss.pl_weight == 0:
+        assert [p.name for p in phases] == ["Gmain", "Dmain", "Dreg"]  # nothing to regularize: no Greg
 
 
 @pytest.mark.parametrize("interval", [None, 0])

@@ -106,7 +106,9 @@ def build_phases(G: torch.nn.Module, D: torch.nn.Module, lcfg: LossConfig, ocfg:
     """The phases of one iteration, in order, with one Adam per network (as the official training_loop.py).
 
     Lazy (interval k >= 1): `<G|D>main` every iteration and `<G|D>reg` every k-th with gain k; Adam gets
-    the k/(k+1) correction when the regularizer is on. A regularizer with weight 0 gets no phase at all.
+    the k/(k+1) correction whether or not the regularizer is on (so `cifar`, with pl_weight 0, trains G with
+    lr * 4/5 like the official code). A regularizer with weight 0 gets no phase at all (the official loop
+    runs it and finds nothing to do for G; for D with gamma 0 it takes a zero-gradient Adam step).
     Not lazy (interval None or 0): one `<G|D>both` phase every iteration, main loss and regularizer together,
     Adam unscaled.
     """
@@ -116,7 +118,7 @@ def build_phases(G: torch.nn.Module, D: torch.nn.Module, lcfg: LossConfig, ocfg:
         if interval is not None and interval < 0:
             what = "pl_interval" if name == "G" else "r1_interval"
             raise ConfigError(f"loss.{what} must be >= 1 (lazy) or None/0 (every step), got {interval}")
-        opt = _make_optimizer(module, lr, (ocfg.beta1, ocfg.beta2), ocfg.eps, interval if weight != 0 else 0)
+        opt = _make_optimizer(module, lr, (ocfg.beta1, ocfg.beta2), ocfg.eps, interval)
         if not interval:
             phases.append(Phase(f"{name}both", module, opt, 1))
             continue
