@@ -7,7 +7,7 @@ from adagan.config import PRESETS, DiscriminatorConfig, GeneratorConfig, LossCon
 from adagan.errors import ConfigError
 from adagan.networks import Discriminator, Generator
 from adagan.training import stats
-from adagan.training.loop import _make_optimizer, build_phases, frozen_d_params, iteration_seed
+from adagan.training.loop import _make_optimizer, build_phases, draw_gen_c, frozen_d_params, iteration_seed
 from adagan.training.loss import StyleGAN2Loss
 
 
@@ -284,3 +284,14 @@ def test_negative_reg_interval_is_an_error():
     G, D = _nets()
     with pytest.raises(ConfigError, match="r1_interval must be"):
         build_phases(G, D, LossConfig(r1_interval=-1), OptimConfig())
+
+
+def test_fake_labels_follow_the_dataset_not_the_batch():
+    labels = torch.eye(3)[torch.tensor([0] * 90 + [1] * 9 + [2])]  # a 90/9/1 label distribution
+    torch.manual_seed(0)
+    c = draw_gen_c(labels, 20000)
+    assert c.shape == (20000, 3) and set(c.sum(1).tolist()) == {1.0}
+    freq = c.mean(0)
+    assert freq.tolist() == pytest.approx([0.9, 0.09, 0.01], abs=0.01)
+    torch.manual_seed(0)
+    assert torch.equal(draw_gen_c(labels, 20000), c)  # reproducible from the iteration seed

@@ -193,6 +193,40 @@ def test_sigterm_saves_state_and_rerun_resumes(dataset_zip, tmp_path):
     assert kimg > 0.016
 
 
+def test_fake_labels_are_drawn_from_the_dataset(run_cli, dataset_zip, tmp_path, monkeypatch):
+    # Official training_loop.py: each generated image gets the label of a random dataset image, independent
+    # of the reals of its round (adagan used to permute the round's real labels).
+    from adagan.training import loop
+    from adagan.training.loss import StyleGAN2Loss
+
+    calls = []
+
+    class Recording(StyleGAN2Loss):
+        def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain):
+            calls.append((real_c.argmax(1).sort().values, gen_c.clone()))
+            return super().accumulate_gradients(phase, real_img, real_c, gen_z, gen_c, gain)
+
+    monkeypatch.setattr(loop, "StyleGAN2Loss", Recording)
+    code, _, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--name", "c", "--cond",
+                           "--kimg", "0.008", *TINY)
+    assert code == 0, err
+    assert len(calls) >= 8
+    for _, gen_c in calls:
+        assert gen_c.shape == (2, 2) and torch.equal(gen_c.sum(1), torch.ones(2))  # one-hot dataset labels
+    assert any(not torch.equal(real, gen_c.argmax(1).sort().values) for real, gen_c in calls)
+
+
+def test_conditional_resume_equals_uninterrupted(run_cli, dataset_zip, tmp_path):
+    args = ["--data", dataset_zip, "--outdir", tmp_path, *TINY, "--cond", "--seed", "5"]
+    assert run_cli("train", "--name", "full", "--kimg", "0.024", *args)[0] == 0
+    assert run_cli("train", "--name", "split", "--kimg", "0.012", *args)[0] == 0
+    assert run_cli("train", "--name", "split", "--kimg", "0.024", *args)[0] == 0
+    a, b = _final_weights(tmp_path / "full"), _final_weights(tmp_path / "split")
+    for net in a:
+        for k in a[net]:
+            assert torch.equal(a[net][k], b[net][k]), (net, k)
+
+
 def test_non_lazy_regularization_run(run_cli, dataset_zip, tmp_path):
     code, _, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--name", "nl", "--kimg", "0.016",
                            *TINY, "--loss.r1_interval=0", "--loss.pl_interval=none")

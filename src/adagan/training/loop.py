@@ -3,8 +3,9 @@
 One iteration processes `batch` real images (split over processes, then into rounds of
 `batch_gpu` with gradients averaged) through the phases Gmain, Greg (every pl_interval),
 Dmain, Dreg (every r1_interval), or Gboth / Dboth every iteration when a regularization
-interval is None or 0 (`build_phases`). All randomness of iteration k is drawn after seeding
-from (seed, rank, k), so a resumed run repeats the uninterrupted one exactly.
+interval is None or 0 (`build_phases`). Each generated image gets the label of a random
+dataset image. All randomness of iteration k is drawn after seeding from (seed, rank, k),
+so a resumed run repeats the uninterrupted one exactly.
 """
 
 from __future__ import annotations
@@ -126,6 +127,18 @@ def build_phases(G: torch.nn.Module, D: torch.nn.Module, lcfg: LossConfig, ocfg:
         if weight != 0:
             phases.append(Phase(f"{name}reg", module, opt, interval))
     return phases
+
+
+def dataset_labels(dataset) -> torch.Tensor:
+    """float32 [len(dataset), c_dim]: the label of every dataset index (mirrored copies included)."""
+    return torch.stack([dataset.get_label(i) for i in range(len(dataset))])
+
+
+def draw_gen_c(labels: torch.Tensor, n: int) -> torch.Tensor:
+    """Labels for n generated images: those of n dataset images drawn uniformly with replacement (the
+    dataset's label distribution, independent of the reals in the batch; official training_loop.py).
+    Uses the global RNG of `labels.device`, which the loop seeds per iteration."""
+    return labels[torch.randint(labels.shape[0], [n], device=labels.device)]
 
 
 def frozen_d_params(D: Discriminator, freezed: int) -> set[int]:
@@ -298,6 +311,7 @@ def training_loop(cfg: TrainConfig, ctx: Context, run_dir: Path, dataset, *, res
                               start=sampler_position)
     sampler_iter = iter(sampler)
     c_dim = cfg.G.c_dim
+    all_c = dataset_labels(dataset).to(device) if c_dim else None
 
     # Fixed grid latents (independent of the global RNG).
     gw, gh = grid_shape(cfg.G.img_resolution)
@@ -362,7 +376,7 @@ def training_loop(cfg: TrainConfig, ctx: Context, run_dir: Path, dataset, *, res
                             p.requires_grad_(False)
                 for r in range(rounds):
                     gen_z = torch.randn([batch_gpu, cfg.G.z_dim], device=device)
-                    gen_c = real_c[r][torch.randperm(batch_gpu, device=device)] if c_dim else None
+                    gen_c = draw_gen_c(all_c, batch_gpu) if c_dim else None
                     loss.accumulate_gradients(phase.name, real_img[r], real_c[r], gen_z, gen_c,
                                               gain=phase.interval / rounds)
                 phase.module.requires_grad_(False)
