@@ -239,3 +239,15 @@ def test_non_lazy_regularization_run(run_cli, dataset_zip, tmp_path):
     # Both regularizers ran every iteration, next to the main losses.
     assert np.isfinite(tick["Loss/r1_penalty"]) and np.isfinite(tick["Loss/pl_penalty"])
     assert np.isfinite(tick["Loss/G/loss"]) and np.isfinite(tick["Loss/D/loss"])
+
+
+def test_resume_is_transfer_learning_without_ema_rampup(run_cli, dataset_zip, tmp_path):
+    # Official train.py: --resume sets ada_kimg 100 and ema_rampup None.
+    code, out, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--cfg", "auto", "--dry-run",
+                             "--batch", "8", "--resume", tmp_path / "pretrained.safetensors")
+    assert code == 0, err
+    cfg = json.loads(out[: out.rindex("}") + 1])
+    assert cfg["augment"]["ada_kimg"] == 100 and cfg["ema_rampup"] is None
+    code, out, _ = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--cfg", "auto", "--dry-run",
+                           "--batch", "8")
+    assert json.loads(out[: out.rindex("}") + 1])["ema_rampup"] == 0.05  # without --resume the preset's ramp
