@@ -251,3 +251,20 @@ def test_resume_is_transfer_learning_without_ema_rampup(run_cli, dataset_zip, tm
     code, out, _ = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--cfg", "auto", "--dry-run",
                            "--batch", "8")
     assert json.loads(out[: out.rindex("}") + 1])["ema_rampup"] == 0.05  # without --resume the preset's ramp
+
+
+@pytest.mark.parametrize("value", ["none", "None", ""])
+def test_metrics_none_means_no_snapshot_metrics(run_cli, dataset_zip, tmp_path, value):
+    code, out, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--dry-run", "--batch", "8",
+                             "--metrics", value)
+    assert code == 0, err
+    assert json.loads(out[: out.rindex("}") + 1])["metrics"] == []
+
+
+def test_metrics_are_checked_before_training(run_cli, dataset_zip, tmp_path):
+    code, out, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--dry-run", "--batch", "8",
+                             "--metrics", "kid1k, fid1k_full")
+    assert code == 0, err
+    assert json.loads(out[: out.rindex("}") + 1])["metrics"] == ["kid1k", "fid1k_full"]
+    code, _, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path / "r", "--metrics", "fid1x", *TINY)
+    assert code != 0 and "unknown metric 'fid1x'" in err and not (tmp_path / "r").exists()

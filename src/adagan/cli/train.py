@@ -66,7 +66,8 @@ def _overrides(extra: list[str]) -> list[str]:
 @click.option("--freezed", default=None, type=int, help="Freeze-D: number of top D layers not trained.")
 @click.option("--tick", default=None, type=float, help="Progress interval in kimg. [default: 4]")
 @click.option("--snap", default=None, type=int, help="Snapshot every N ticks.")
-@click.option("--metrics", default=None, help="Comma-separated metrics at each snapshot, e.g. kid1k,fid1k.")
+@click.option("--metrics", default=None,
+              help="Comma-separated metrics at each snapshot, e.g. kid1k,fid1k, or none. [default: none]")
 @click.option("--seed", default=None, type=int, help="Random seed. [default: 0]")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and run directory, then exit.")
 @click.pass_context
@@ -133,8 +134,8 @@ def cli(ctx, data, outdir, name, new, cfg, gpus, device, resolution, batch, batc
     for key, value in (("freezed", freezed), ("tick_kimg", tick), ("snap_ticks", snap), ("seed", seed)):
         if value is not None:
             changes[key] = value
-    if metrics:
-        changes["metrics"] = tuple(m.strip() for m in metrics.split(",") if m.strip())
+    if metrics is not None:
+        changes["metrics"] = _metric_names(metrics)
     tc = dataclasses.replace(tc, **changes)
     if gamma is not None:
         tc = dataclasses.replace(tc, loss=dataclasses.replace(tc.loss, r1_gamma=gamma))
@@ -174,6 +175,16 @@ def cli(ctx, data, outdir, name, new, cfg, gpus, device, resolution, batch, batc
     spec = RunSpec(cfg=tc, run_dir=str(run_dir), data=data, resolution=resolution, resume=resume, device=device,
                    progress_bar=sys.stderr.isatty())
     launch_training(spec)
+
+
+def _metric_names(text: str) -> tuple[str, ...]:
+    """`--metrics` value -> metric names; "none" (any case) or "" = no snapshot metrics, as in the official
+    train.py. Names are checked now, so a typo fails before training instead of at the first snapshot."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    from adagan.metrics.evaluate import parse_metrics
+
+    return tuple(spec.name for spec in parse_metrics(text))
 
 
 def _validate(tc, dataset) -> None:
