@@ -1,4 +1,4 @@
-"""Presets (SPEC §2), JSON round trip and dotted overrides."""
+"""Presets (paper App. D), JSON round trip and dotted overrides."""
 
 import pytest
 

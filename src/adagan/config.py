@@ -1,4 +1,4 @@
-"""Every setting as a frozen dataclass, plus the preset table (SPEC.md §2).
+"""Every setting as a frozen dataclass, plus the preset table (paper App. D; docs/training.md).
 
 No torch import here: the config is plain data that round-trips through JSON.
 `resolve(cfg_name, resolution, ...)` turns a preset name into a full
@@ -117,7 +117,7 @@ class TrainConfig:
 
 
 # --------------------------------------------------------------------------
-# Presets (SPEC.md §2). `ref_gpus` is the GPU count the batch was tuned for.
+# Presets (paper App. D; official train.py). `ref_gpus` is the GPU count the batch was tuned for.
 
 @dataclass(frozen=True)
 class PresetSpec:

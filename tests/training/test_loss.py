@@ -1,4 +1,4 @@
-"""Loss phases, lazy regularization, EMA and Freeze-D (SPEC §5)."""
+"""Loss phases, lazy regularization, EMA and Freeze-D (paper App. D, StyleGAN2 App. B; docs/training.md)."""
 
 import pytest
 import torch

@@ -384,7 +384,7 @@ def training_loop(cfg: TrainConfig, ctx: Context, run_dir: Path, dataset, *, res
                 phase.opt.step()
                 timer.stop(phase.name, phase_start)
 
-            # G_ema (SPEC §5): half-life ema_kimg, optionally ramped up with training length.
+            # G_ema (paper App. D): half-life ema_kimg, ramped up with training length unless ema_rampup is None.
             ema_nimg = cfg.ema_kimg * 1000
             if cfg.ema_rampup is not None:
                 ema_nimg = min(ema_nimg, cur_nimg * cfg.ema_rampup)
