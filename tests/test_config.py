@@ -1,4 +1,4 @@
-"""Presets (SPEC §2), JSON round trip and dotted overrides."""
+"""Presets (paper App. D), JSON round trip and dotted overrides."""
 
 import pytest
 
@@ -63,3 +63,12 @@ def test_resolve_errors():
             resolve("auto", bad)
     with pytest.raises(ConfigError, match="unknown TrainConfig field"):
         from_json('{"bogus": 1}', TrainConfig)
+
+
+def test_reg_interval_none_or_zero_means_not_lazy():
+    # LossConfig.r1_interval / pl_interval: None (the official spelling) or 0 = regularize every step.
+    c = apply_overrides(resolve("auto", 64), ["loss.r1_interval=none", "loss.pl_interval=0"])
+    assert c.loss.r1_interval is None and c.loss.pl_interval == 0
+    assert from_json(to_json(c)) == c
+    with pytest.raises(ConfigError, match="expected int"):
+        apply_overrides(c, ["loss.r1_interval=often"])

@@ -1,4 +1,4 @@
-"""Every setting as a frozen dataclass, plus the preset table (SPEC.md §2).
+"""Every setting as a frozen dataclass, plus the preset table (paper App. D; docs/training.md).
 
 No torch import here: the config is plain data that round-trips through JSON.
 `resolve(cfg_name, resolution, ...)` turns a preset name into a full
@@ -54,10 +54,13 @@ class DiscriminatorConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    r1_gamma: float = 10.0  # R1 weight; penalty = gamma/2 * ||grad||^2
-    r1_interval: int = 16  # lazy R1: every N D steps, scaled by N (0 = off)
-    pl_weight: float = 2.0  # path-length weight (0 = off)
-    pl_interval: int = 4  # lazy path-length: every N G steps
+    r1_gamma: float = 10.0  # R1 weight; penalty = gamma/2 * ||grad||^2 (0 = no R1)
+    # Lazy regularization (StyleGAN2 App. B): the regularizer runs every N steps with gain N, and Adam gets
+    # lr * N/(N+1), betas ** (N/(N+1)) even when the regularizer's weight is 0. None or 0 = not lazy: every
+    # step, in one phase with the main loss (Gboth / Dboth), Adam unscaled (the official reg_interval=None).
+    r1_interval: int | None = 16
+    pl_weight: float = 2.0  # path-length weight (0 = no path-length regularization)
+    pl_interval: int | None = 4  # as r1_interval, for G's path length
     pl_decay: float = 0.01  # decay of the path-length running mean
     pl_batch_shrink: int = 2  # path length on batch // shrink
     style_mixing_prob: float = 0.9
@@ -114,7 +117,7 @@ class TrainConfig:
 
 
 # --------------------------------------------------------------------------
-# Presets (SPEC.md §2). `ref_gpus` is the GPU count the batch was tuned for.
+# Presets (paper App. D; official train.py). `ref_gpus` is the GPU count the batch was tuned for.
 
 @dataclass(frozen=True)
 class PresetSpec:

@@ -1,12 +1,13 @@
-"""Loss phases, lazy regularization, EMA and Freeze-D (SPEC §5)."""
+"""Loss phases, lazy regularization, EMA and Freeze-D (paper App. D, StyleGAN2 App. B; docs/training.md)."""
 
 import pytest
 import torch
 
-from adagan.config import DiscriminatorConfig, GeneratorConfig, LossConfig
+from adagan.config import PRESETS, DiscriminatorConfig, GeneratorConfig, LossConfig, OptimConfig, resolve
+from adagan.errors import ConfigError
 from adagan.networks import Discriminator, Generator
 from adagan.training import stats
-from adagan.training.loop import _make_optimizer, frozen_d_params, iteration_seed
+from adagan.training.loop import _make_optimizer, build_phases, draw_gen_c, frozen_d_params, iteration_seed
 from adagan.training.loss import StyleGAN2Loss
 
 
@@ -30,7 +31,7 @@ def _run(phase, G, D, pipe=None, cfg=LossConfig(r1_gamma=1.0), c_dim=0):
     return loss
 
 
-@pytest.mark.parametrize("phase", ["Gmain", "Greg", "Dmain", "Dreg"])
+@pytest.mark.parametrize("phase", ["Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth"])
 def test_each_phase_trains_only_its_network(phase):
     G, D = _nets()
     _run(phase, G, D)
@@ -136,3 +137,161 @@ def test_collector_reduce_sums_named_stats_and_keeps_local_ones():
     assert out["Loss/G/loss"]["num"] == 4 and out["Loss/G/loss"]["mean"] == pytest.approx(2.0)
     assert out["Timing/Gmain_ms"] == {"num": 1, "mean": 5.0, "std": 0.0}
     assert "Loss/D/loss" not in out
+
+
+class _LinearG(torch.nn.Module):
+    """img = s * A @ ws (flattened): the path length of sample n is exactly s * ||A^T noise_n|| / sqrt(num_ws)."""
+
+    def __init__(self, num_ws=3, w_dim=4, res=4):
+        super().__init__()
+        self.num_ws, self.res = num_ws, res
+        self.s = torch.nn.Parameter(torch.tensor(1.5))
+        self.m = torch.nn.Parameter(torch.ones(w_dim))  # puts ws into the graph, as the mapping's weights do
+        gen = torch.Generator().manual_seed(1)
+        self.register_buffer("A", torch.randn(3 * res * res, num_ws * w_dim, generator=gen))
+        self.mapping = lambda z, c, update_emas=False: (z * self.m)[:, None, :].repeat(1, self.num_ws, 1)
+        self.synthesis = lambda ws: (self.s * ws.flatten(1) @ self.A.T).reshape(-1, 3, self.res, self.res)
+
+
+def test_path_length_gradient_flows_through_the_batch_mean():
+    # Penalty (L_n - a)^2 with L_n = s*Q_n and a = (1-d)*m0 + d*mean(L): dLoss/ds keeps the -d*mean(Q) term
+    # of da/ds (official loss.py; the target's batch mean is not detached).
+    G = _LinearG()
+    d, weight, gain, N = 0.5, 2.0, 4.0, 4
+    cfg = LossConfig(pl_weight=weight, pl_decay=d, pl_batch_shrink=1, style_mixing_prob=0)
+    loss = StyleGAN2Loss(G, None, None, cfg)
+    loss.pl_mean.fill_(0.3)
+    z = torch.randn(N, 4)
+    torch.manual_seed(7)
+    loss.accumulate_gradients("Greg", None, None, z, None, gain=gain)
+    torch.manual_seed(7)
+    noise = torch.randn(N, 3, 4, 4).double() / 4  # the same draw: pl_noise / sqrt(H*W)
+    A, s, m0 = G.A.double(), 1.5, 0.3
+    Q = (noise.flatten(1) @ A).square().sum(1).div(G.num_ws).sqrt()  # [N]
+    a = (1 - d) * m0 + d * s * Q.mean()
+    expected = (weight * gain * 2 * (s * Q - a) * (Q - d * Q.mean())).mean().item()
+    detached = (weight * gain * 2 * (s * Q - a) * Q).mean().item()
+    assert G.s.grad.item() == pytest.approx(expected, rel=1e-5)
+    assert abs(expected - detached) > 1e-3 * abs(expected)  # the example tells the two apart
+    assert loss.pl_mean.item() == pytest.approx(a.item(), rel=1e-6)
+    assert not loss.pl_mean.requires_grad
+
+
+@pytest.mark.parametrize("phase,updates", [("Gmain", [4]), ("Greg", [2]), ("Gboth", [4, 2]), ("Dmain", [4]),
+                                           ("Dreg", []), ("Dboth", [4])])
+def test_w_avg_follows_every_main_mapping_call(phase, updates):
+    # The official mapping updates w_avg on every training call (Gmain, Greg, the fakes of Dmain), with the
+    # mean of the w's of the main latents only (not the style-mixing second z). `updates`: batch of each call.
+    G, D = _nets()
+    with torch.no_grad():
+        G.mapping.w_avg.copy_(torch.randn(8))
+    start = G.mapping.w_avg.clone()
+    z = torch.randn(4, 8)
+    loss = StyleGAN2Loss(G, D, None, LossConfig(r1_gamma=1.0, style_mixing_prob=1.0, pl_batch_shrink=2))
+    (G if phase.startswith("G") else D).requires_grad_(True)
+    loss.accumulate_gradients(phase, torch.randn(4, 3, 16, 16), None, z, None, gain=1)
+    expected = start.clone()
+    with torch.no_grad():
+        for n in updates:
+            expected = G.mapping(z[:n], None)[:, 0].mean(0).lerp(expected, G.mapping.w_avg_beta)
+    assert torch.allclose(G.mapping.w_avg, expected, atol=1e-6, rtol=0)
+    assert torch.equal(G.mapping.w_avg, start) == (not updates)
+
+
+def _grads(net):
+    return {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("net", ["G", "D"])
+def test_both_phase_is_main_plus_reg_in_one_call(net):
+    G, D = _nets()
+    cfg = LossConfig(r1_gamma=1.0, style_mixing_prob=0.9)
+    real, z = torch.randn(4, 3, 16, 16), torch.randn(4, 8)
+    module = G if net == "G" else D
+    module.requires_grad_(True)
+    results = []
+    for phases in ([f"{net}main", f"{net}reg"], [f"{net}both"]):
+        module.zero_grad(set_to_none=True)
+        loss = StyleGAN2Loss(G, D, None, cfg)
+        seen = []
+        unsub = stats.subscribe("Loss/signs/real", lambda v, seen=seen: seen.append(v.numel()))
+        torch.manual_seed(3)  # the same draws in the same order (noise, mixing, pl_noise)
+        try:
+            for phase in phases:
+                loss.accumulate_gradients(phase, real, None, z, None, gain=1)
+        finally:
+            unsub()
+        results.append((_grads(module), seen, loss.pl_mean.item()))
+    (sep, sep_seen, sep_pl), (both, both_seen, both_pl) = results
+    assert sep.keys() == both.keys() and len(both) == len(list(module.parameters()))
+    for k in sep:
+        assert torch.allclose(sep[k], both[k], rtol=1e-5, atol=1e-7), k
+    assert sep_pl == both_pl
+    # Dboth scores the reals once (official): the ADA statistic counts each real image once per iteration.
+    assert (sep_seen, both_seen) == (([4, 4], [4]) if net == "D" else ([], []))
+
+
+def test_both_phases_skip_a_zero_weight_regularizer():
+    G, D = _nets()
+    col = stats.Collector()
+    try:
+        for phase in ("Gboth", "Dboth"):
+            _run(phase, G, D, cfg=LossConfig(r1_gamma=0, pl_weight=0))
+        names = set(col.drain())
+    finally:
+        col.close()
+    assert {"Loss/G/loss", "Loss/D/loss"} <= names
+    assert not names & {"Loss/r1_penalty", "Loss/pl_penalty", "Loss/G/reg", "Loss/D/reg"}
+
+
+def _adam(phase):
+    g = phase.opt.param_groups[0]
+    return g["lr"], g["betas"][1]
+
+
+def test_lazy_phases_and_adam_correction():
+    G, D = _nets()
+    phases = build_phases(G, D, LossConfig(), OptimConfig(lr_g=0.002, lr_d=0.003))
+    assert [(p.name, p.interval) for p in phases] == [("Gmain", 1), ("Greg", 4), ("Dmain", 1), ("Dreg", 16)]
+    assert phases[0].opt is phases[1].opt and phases[2].opt is phases[3].opt
+    assert _adam(phases[0]) == pytest.approx((0.002 * 4 / 5, 0.99 ** (4 / 5)))
+    assert _adam(phases[2]) == pytest.approx((0.003 * 16 / 17, 0.99 ** (16 / 17)))
+
+
+@pytest.mark.parametrize("name", [n for n in PRESETS if (PRESETS[n] is None or PRESETS[n].pl_weight == 0)])
+def test_g_adam_is_corrected_for_interval_4_even_without_path_length(name):
+    # Official training_loop.py always builds G's Adam for G_reg_interval 4 (cifar: lr 0.0025 -> 0.002).
+    cfg = resolve(name, 32)
+    G, D = _nets()
+    phases = build_phases(G, D, cfg.loss, cfg.optim)
+    assert _adam(phases[0]) == pytest.approx((cfg.optim.lr_g * 4 / 5, cfg.optim.beta2 ** (4 / 5)))
+    if cfg.loss.pl_weight == 0:
+        assert [p.name for p in phases] == ["Gmain", "Dmain", "Dreg"]  # nothing to regularize: no Greg
+
+
+@pytest.mark.parametrize("interval", [None, 0])
+def test_non_lazy_regularization_runs_combined_phases_every_step(interval):
+    G, D = _nets()
+    lcfg = LossConfig(pl_interval=interval, r1_interval=interval)
+    phases = build_phases(G, D, lcfg, OptimConfig(lr_g=0.002, lr_d=0.002))
+    assert [(p.name, p.interval) for p in phases] == [("Gboth", 1), ("Dboth", 1)]
+    assert _adam(phases[0]) == _adam(phases[1]) == (0.002, 0.99)  # no lazy scaling
+    mixed = build_phases(G, D, LossConfig(pl_interval=4, r1_interval=interval), OptimConfig())
+    assert [p.name for p in mixed] == ["Gmain", "Greg", "Dboth"]
+
+
+def test_negative_reg_interval_is_an_error():
+    G, D = _nets()
+    with pytest.raises(ConfigError, match="r1_interval must be"):
+        build_phases(G, D, LossConfig(r1_interval=-1), OptimConfig())
+
+
+def test_fake_labels_follow_the_dataset_not_the_batch():
+    labels = torch.eye(3)[torch.tensor([0] * 90 + [1] * 9 + [2])]  # a 90/9/1 label distribution
+    torch.manual_seed(0)
+    c = draw_gen_c(labels, 20000)
+    assert c.shape == (20000, 3) and set(c.sum(1).tolist()) == {1.0}
+    freq = c.mean(0)
+    assert freq.tolist() == pytest.approx([0.9, 0.09, 0.01], abs=0.01)
+    torch.manual_seed(0)
+    assert torch.equal(draw_gen_c(labels, 20000), c)  # reproducible from the iteration seed

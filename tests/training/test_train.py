@@ -191,3 +191,80 @@ def test_sigterm_saves_state_and_rerun_resumes(dataset_zip, tmp_path):
     assert len(states) == 1
     kimg = json.loads((tmp_path / "sig" / "stats.jsonl").read_text().splitlines()[-1])["Progress/kimg"]
     assert kimg > 0.016
+
+
+def test_fake_labels_are_drawn_from_the_dataset(run_cli, dataset_zip, tmp_path, monkeypatch):
+    # Official training_loop.py: each generated image gets the label of a random dataset image, independent
+    # of the reals of its round (adagan used to permute the round's real labels).
+    from adagan.training import loop
+    from adagan.training.loss import StyleGAN2Loss
+
+    calls = []
+
+    class Recording(StyleGAN2Loss):
+        def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain):
+            calls.append((real_c.argmax(1).sort().values, gen_c.clone()))
+            return super().accumulate_gradients(phase, real_img, real_c, gen_z, gen_c, gain)
+
+    monkeypatch.setattr(loop, "StyleGAN2Loss", Recording)
+    code, _, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--name", "c", "--cond",
+                           "--kimg", "0.008", *TINY)
+    assert code == 0, err
+    assert len(calls) >= 8
+    for _, gen_c in calls:
+        assert gen_c.shape == (2, 2) and torch.equal(gen_c.sum(1), torch.ones(2))  # one-hot dataset labels
+    assert any(not torch.equal(real, gen_c.argmax(1).sort().values) for real, gen_c in calls)
+
+
+def test_conditional_resume_equals_uninterrupted(run_cli, dataset_zip, tmp_path):
+    args = ["--data", dataset_zip, "--outdir", tmp_path, *TINY, "--cond", "--seed", "5"]
+    assert run_cli("train", "--name", "full", "--kimg", "0.024", *args)[0] == 0
+    assert run_cli("train", "--name", "split", "--kimg", "0.012", *args)[0] == 0
+    assert run_cli("train", "--name", "split", "--kimg", "0.024", *args)[0] == 0
+    a, b = _final_weights(tmp_path / "full"), _final_weights(tmp_path / "split")
+    for net in a:
+        for k in a[net]:
+            assert torch.equal(a[net][k], b[net][k]), (net, k)
+
+
+def test_non_lazy_regularization_run(run_cli, dataset_zip, tmp_path):
+    code, _, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--name", "nl", "--kimg", "0.016",
+                           *TINY, "--loss.r1_interval=0", "--loss.pl_interval=none")
+    assert code == 0, err
+    cfg = json.loads((tmp_path / "nl" / "config.json").read_text())
+    assert cfg["loss"]["r1_interval"] == 0 and cfg["loss"]["pl_interval"] is None
+    tick = json.loads((tmp_path / "nl" / "stats.jsonl").read_text().splitlines()[-1])
+    assert tick["Timing/Gboth_ms"] > 0 and tick["Timing/Dboth_ms"] > 0
+    assert not any(k.startswith(("Timing/Gmain", "Timing/Greg", "Timing/Dmain", "Timing/Dreg")) for k in tick)
+    # Both regularizers ran every iteration, next to the main losses.
+    assert np.isfinite(tick["Loss/r1_penalty"]) and np.isfinite(tick["Loss/pl_penalty"])
+    assert np.isfinite(tick["Loss/G/loss"]) and np.isfinite(tick["Loss/D/loss"])
+
+
+def test_resume_is_transfer_learning_without_ema_rampup(run_cli, dataset_zip, tmp_path):
+    # Official train.py: --resume sets ada_kimg 100 and ema_rampup None.
+    code, out, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--cfg", "auto", "--dry-run",
+                             "--batch", "8", "--resume", tmp_path / "pretrained.safetensors")
+    assert code == 0, err
+    cfg = json.loads(out[: out.rindex("}") + 1])
+    assert cfg["augment"]["ada_kimg"] == 100 and cfg["ema_rampup"] is None
+    code, out, _ = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--cfg", "auto", "--dry-run",
+                           "--batch", "8")
+    assert json.loads(out[: out.rindex("}") + 1])["ema_rampup"] == 0.05  # without --resume the preset's ramp
+
+
+@pytest.mark.parametrize("value", ["none", "None", ""])
+def test_metrics_none_means_no_snapshot_metrics(run_cli, dataset_zip, tmp_path, value):
+    code, out, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--dry-run", "--batch", "8",
+                             "--metrics", value)
+    assert code == 0, err
+    assert json.loads(out[: out.rindex("}") + 1])["metrics"] == []
+
+
+def test_metrics_are_checked_before_training(run_cli, dataset_zip, tmp_path):
+    code, out, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--dry-run", "--batch", "8",
+                             "--metrics", "kid1k, fid1k_full")
+    assert code == 0, err
+    assert json.loads(out[: out.rindex("}") + 1])["metrics"] == ["kid1k", "fid1k_full"]
+    code, _, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path / "r", "--metrics", "fid1x", *TINY)
+    assert code != 0 and "unknown metric 'fid1x'" in err and not (tmp_path / "r").exists()

@@ -62,11 +62,12 @@ def _overrides(extra: list[str]) -> list[str]:
 @click.option("--cond", is_flag=True, help="Train a class-conditional model (needs dataset labels).")
 @click.option("--subset", default=None, type=int, help="Train on a seeded random subset of N images.")
 @click.option("--resume", default=None, type=click.Path(dir_okay=False),
-              help="Start from this network's weights (transfer learning: ada_kimg 100).")
+              help="Start from this network's weights (transfer learning: ada_kimg 100, no EMA ramp-up).")
 @click.option("--freezed", default=None, type=int, help="Freeze-D: number of top D layers not trained.")
 @click.option("--tick", default=None, type=float, help="Progress interval in kimg. [default: 4]")
 @click.option("--snap", default=None, type=int, help="Snapshot every N ticks.")
-@click.option("--metrics", default=None, help="Comma-separated metrics at each snapshot, e.g. kid1k,fid1k.")
+@click.option("--metrics", default=None,
+              help="Comma-separated metrics at each snapshot, e.g. kid1k,fid1k, or none. [default: none]")
 @click.option("--seed", default=None, type=int, help="Random seed. [default: 0]")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and run directory, then exit.")
 @click.pass_context
@@ -133,8 +134,8 @@ def cli(ctx, data, outdir, name, new, cfg, gpus, device, resolution, batch, batc
     for key, value in (("freezed", freezed), ("tick_kimg", tick), ("snap_ticks", snap), ("seed", seed)):
         if value is not None:
             changes[key] = value
-    if metrics:
-        changes["metrics"] = tuple(m.strip() for m in metrics.split(",") if m.strip())
+    if metrics is not None:
+        changes["metrics"] = _metric_names(metrics)
     tc = dataclasses.replace(tc, **changes)
     if gamma is not None:
         tc = dataclasses.replace(tc, loss=dataclasses.replace(tc.loss, r1_gamma=gamma))
@@ -150,7 +151,10 @@ def cli(ctx, data, outdir, name, new, cfg, gpus, device, resolution, batch, batc
     if augpipe is not None:
         aug_changes["augpipe"] = augpipe
     if resume is not None:
-        aug_changes["ada_kimg"] = 100.0  # faster p adaptation when fine-tuning (SPEC §4)
+        # Transfer learning as in the official train.py (314-315): p adapts 5x faster (ada_kimg 100) and G_ema
+        # averages over ema_kimg from the first image (no ramp-up: the pretrained G is already good).
+        aug_changes["ada_kimg"] = 100.0
+        tc = dataclasses.replace(tc, ema_rampup=None)
     tc = dataclasses.replace(tc, augment=dataclasses.replace(tc.augment, **aug_changes))
     tc = C.apply_overrides(tc, overrides)
     _validate(tc, dataset)
@@ -173,6 +177,16 @@ def cli(ctx, data, outdir, name, new, cfg, gpus, device, resolution, batch, batc
     launch_training(spec)
 
 
+def _metric_names(text: str) -> tuple[str, ...]:
+    """`--metrics` value -> metric names; "none" (any case) or "" = no snapshot metrics, as in the official
+    train.py. Names are checked now, so a typo fails before training instead of at the first snapshot."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    from adagan.metrics.evaluate import parse_metrics
+
+    return tuple(spec.name for spec in parse_metrics(text))
+
+
 def _validate(tc, dataset) -> None:
     per_rank = tc.batch // tc.gpus
     if tc.batch % tc.gpus:
@@ -189,3 +203,7 @@ def _validate(tc, dataset) -> None:
                           "or lower --batch")
     if tc.freezed < 0:
         raise ConfigError("--freezed must be >= 0")
+    for key in ("pl_interval", "r1_interval"):
+        value = getattr(tc.loss, key)
+        if value is not None and value < 0:
+            raise ConfigError(f"--loss.{key} must be >= 1 (lazy) or 0/none (every step, not lazy), got {value}")

@@ -116,7 +116,7 @@ def average_gradients(ctx: Context, params: list[torch.nn.Parameter]) -> None:
     if ctx.distributed:
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
         flat /= ctx.world_size
-    # SPEC §5: NaN -> 0, +-inf -> +-1e5 before every optimizer step.
+    # As the official training loop: NaN -> 0, +-inf -> +-1e5 before every optimizer step.
     torch.nan_to_num(flat, nan=0, posinf=1e5, neginf=-1e5, out=flat)
     offset = 0
     for p in params:

@@ -2,8 +2,10 @@
 
 One iteration processes `batch` real images (split over processes, then into rounds of
 `batch_gpu` with gradients averaged) through the phases Gmain, Greg (every pl_interval),
-Dmain, Dreg (every r1_interval). All randomness of iteration k is drawn after seeding
-from (seed, rank, k), so a resumed run repeats the uninterrupted one exactly.
+Dmain, Dreg (every r1_interval), or Gboth / Dboth every iteration when a regularization
+interval is None or 0 (`build_phases`). Each generated image gets the label of a random
+dataset image. All randomness of iteration k is drawn after seeding from (seed, rank, k),
+so a resumed run repeats the uninterrupted one exactly.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from adagan.config import TrainConfig, to_json
-from adagan.errors import AdaganError
+from adagan.config import LossConfig, OptimConfig, TrainConfig, to_json
+from adagan.errors import AdaganError, ConfigError
 from adagan.io import save_networks
 from adagan.networks import Discriminator, Generator
 from adagan.training import checkpoint, stats
@@ -95,10 +97,48 @@ def iteration_seed(seed: int, rank: int, batch_idx: int) -> int:
     return (seed * 1_000_003 + rank * 7_919 + batch_idx * 104_729) % (2**63 - 1)
 
 
-def _make_optimizer(module, lr: float, betas, eps: float, reg_interval: int):
-    # Lazy regularization (StyleGAN2 App. B): scale lr and betas by k/(k+1).
-    ratio = reg_interval / (reg_interval + 1) if reg_interval > 0 else 1.0
+def _make_optimizer(module, lr: float, betas, eps: float, reg_interval: int | None):
+    # Lazy regularization (StyleGAN2 App. B): scale lr and betas by k/(k+1); None or 0 = not lazy, unscaled.
+    ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
     return torch.optim.Adam(module.parameters(), lr=lr * ratio, betas=tuple(b**ratio for b in betas), eps=eps)
+
+
+def build_phases(G: torch.nn.Module, D: torch.nn.Module, lcfg: LossConfig, ocfg: OptimConfig) -> list[Phase]:
+    """The phases of one iteration, in order, with one Adam per network (as the official training_loop.py).
+
+    Lazy (interval k >= 1): `<G|D>main` every iteration and `<G|D>reg` every k-th with gain k; Adam gets
+    the k/(k+1) correction whether or not the regularizer is on (so `cifar`, with pl_weight 0, trains G with
+    lr * 4/5 like the official code). A regularizer with weight 0 gets no phase at all (the official loop
+    runs it and finds nothing to do for G; for D with gamma 0 it takes a zero-gradient Adam step).
+    Not lazy (interval None or 0): one `<G|D>both` phase every iteration, main loss and regularizer together,
+    Adam unscaled.
+    """
+    phases = []
+    for name, module, lr, interval, weight in (("G", G, ocfg.lr_g, lcfg.pl_interval, lcfg.pl_weight),
+                                               ("D", D, ocfg.lr_d, lcfg.r1_interval, lcfg.r1_gamma)):
+        if interval is not None and interval < 0:
+            what = "pl_interval" if name == "G" else "r1_interval"
+            raise ConfigError(f"loss.{what} must be >= 1 (lazy) or None/0 (every step), got {interval}")
+        opt = _make_optimizer(module, lr, (ocfg.beta1, ocfg.beta2), ocfg.eps, interval)
+        if not interval:
+            phases.append(Phase(f"{name}both", module, opt, 1))
+            continue
+        phases.append(Phase(f"{name}main", module, opt, 1))
+        if weight != 0:
+            phases.append(Phase(f"{name}reg", module, opt, interval))
+    return phases
+
+
+def dataset_labels(dataset) -> torch.Tensor:
+    """float32 [len(dataset), c_dim]: the label of every dataset index (mirrored copies included)."""
+    return torch.stack([dataset.get_label(i) for i in range(len(dataset))])
+
+
+def draw_gen_c(labels: torch.Tensor, n: int) -> torch.Tensor:
+    """Labels for n generated images: those of n dataset images drawn uniformly with replacement (the
+    dataset's label distribution, independent of the reals in the batch; official training_loop.py).
+    Uses the global RNG of `labels.device`, which the loop seeds per iteration."""
+    return labels[torch.randint(labels.shape[0], [n], device=labels.device)]
 
 
 def frozen_d_params(D: Discriminator, freezed: int) -> set[int]:
@@ -236,17 +276,9 @@ def training_loop(cfg: TrainConfig, ctx: Context, run_dir: Path, dataset, *, res
     unsubscribe = stats.subscribe("Loss/signs/real", controller.accumulate) if controller else (lambda: None)
 
     # Optimizers and phases.
-    lcfg, ocfg = cfg.loss, cfg.optim
-    opt_G = _make_optimizer(G, ocfg.lr_g, (ocfg.beta1, ocfg.beta2), ocfg.eps,
-                            lcfg.pl_interval if lcfg.pl_weight > 0 else 0)
-    opt_D = _make_optimizer(D, ocfg.lr_d, (ocfg.beta1, ocfg.beta2), ocfg.eps,
-                            lcfg.r1_interval if lcfg.r1_gamma > 0 else 0)
-    phases = [Phase("Gmain", G, opt_G, 1)]
-    if lcfg.pl_weight > 0 and lcfg.pl_interval > 0:
-        phases.append(Phase("Greg", G, opt_G, lcfg.pl_interval))
-    phases.append(Phase("Dmain", D, opt_D, 1))
-    if lcfg.r1_gamma > 0 and lcfg.r1_interval > 0:
-        phases.append(Phase("Dreg", D, opt_D, lcfg.r1_interval))
+    lcfg = cfg.loss
+    phases = build_phases(G, D, lcfg, cfg.optim)
+    opt_G, opt_D = phases[0].opt, phases[-1].opt
     frozen = frozen_d_params(D, cfg.freezed)
     autocast_dtype = torch.bfloat16 if (cfg.amp_bf16 and device.type == "cuda") else None
     loss = StyleGAN2Loss(G, D, augment_pipe, lcfg, autocast_dtype=autocast_dtype)
@@ -279,6 +311,7 @@ def training_loop(cfg: TrainConfig, ctx: Context, run_dir: Path, dataset, *, res
                               start=sampler_position)
     sampler_iter = iter(sampler)
     c_dim = cfg.G.c_dim
+    all_c = dataset_labels(dataset).to(device) if c_dim else None
 
     # Fixed grid latents (independent of the global RNG).
     gw, gh = grid_shape(cfg.G.img_resolution)
@@ -343,7 +376,7 @@ def training_loop(cfg: TrainConfig, ctx: Context, run_dir: Path, dataset, *, res
                             p.requires_grad_(False)
                 for r in range(rounds):
                     gen_z = torch.randn([batch_gpu, cfg.G.z_dim], device=device)
-                    gen_c = real_c[r][torch.randperm(batch_gpu, device=device)] if c_dim else None
+                    gen_c = draw_gen_c(all_c, batch_gpu) if c_dim else None
                     loss.accumulate_gradients(phase.name, real_img[r], real_c[r], gen_z, gen_c,
                                               gain=phase.interval / rounds)
                 phase.module.requires_grad_(False)
@@ -351,7 +384,7 @@ def training_loop(cfg: TrainConfig, ctx: Context, run_dir: Path, dataset, *, res
                 phase.opt.step()
                 timer.stop(phase.name, phase_start)
 
-            # G_ema (SPEC §5): half-life ema_kimg, optionally ramped up with training length.
+            # G_ema (paper App. D): half-life ema_kimg, ramped up with training length unless ema_rampup is None.
             ema_nimg = cfg.ema_kimg * 1000
             if cfg.ema_rampup is not None:
                 ema_nimg = min(ema_nimg, cur_nimg * cfg.ema_rampup)
