@@ -33,6 +33,9 @@ class GeneratorConfig:
     w_avg_beta: float = 0.995  # decay of the tracked mean of w (truncation centre)
     num_fp16_res: int = 4  # top resolutions run in fp16 on CUDA (never 4x4, never on CPU)
     conv_clamp: float | None = 256  # clamp activations to +-conv_clamp (None = off)
+    # Synthesis network (StyleGAN2 Figure 7): "skip" (config F, every preset), "orig" or "resnet".
+    # Files saved before this field existed load as "skip", the only architecture they could hold.
+    architecture: str = "skip"
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ class DiscriminatorConfig:
     img_channels: int = 3
     channel_base: int = 32768
     channel_max: int = 512
-    architecture: str = "resnet"  # "resnet" or "orig"
+    architecture: str = "resnet"  # StyleGAN2 Figure 7: "resnet" (config F), "orig" (cifar preset) or "skip"
     mbstd_group_size: int = 4  # minibatch-std group size (min with the batch)
     mbstd_num_channels: int = 1
     cmap_dim: int = 512  # projection-discriminator embedding size (conditional only)

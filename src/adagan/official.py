@@ -34,6 +34,8 @@ import torch
 
 from adagan.config import DiscriminatorConfig, GeneratorConfig
 from adagan.errors import CheckpointError
+from adagan.networks.discriminator import ARCHITECTURES as D_ARCHITECTURES
+from adagan.networks.generator import ARCHITECTURES as G_ARCHITECTURES
 
 # -- the restricted unpickler ------------------------------------------------------------------------
 
@@ -179,9 +181,11 @@ G_NAME_TABLE: list[tuple[str, str | None]] = [
     (r"synthesis\.b(\d+)\.(conv0|conv1)\.(weight|bias|noise_strength|noise_const)", r"synthesis.b\1.\2.\3"),
     (r"synthesis\.b(\d+)\.(conv0|conv1|torgb)\.affine\.(weight|bias)", r"synthesis.b\1.\2.affine.\3"),
     (r"synthesis\.b(\d+)\.torgb\.(weight|bias)", r"synthesis.b\1.torgb.\2"),
-    (r"synthesis\.b(\d+)(\.conv0|\.conv1)?\.resample_filter", None),
+    (r"synthesis\.b(\d+)\.skip\.weight", r"synthesis.b\1.skip.weight"),  # resnet G
+    (r"synthesis\.b(\d+)(\.conv0|\.conv1|\.skip)?\.resample_filter", None),
 ]
 D_NAME_TABLE: list[tuple[str, str | None]] = [
+    # fromrgb: the top block's; in a skip D also every other block's and the epilogue's (b4.fromrgb).
     (r"b(\d+)\.(fromrgb|conv0|conv1)\.(weight|bias)", r"b\1.\2.\3"),
     (r"b(\d+)\.skip\.weight", r"b\1.skip.weight"),
     (r"b4\.(conv|fc|out)\.(weight|bias)", r"b4.\1.\2"),
@@ -229,8 +233,9 @@ def generator_config(init_kwargs: dict, source="pickle") -> GeneratorConfig:
     try:
         w_dim = int(kw["w_dim"])
         arch = sk.get("architecture", "skip")
-        if arch != "skip":
-            raise CheckpointError(f"{source}: G architecture {arch!r} cannot be imported (only 'skip')")
+        if arch not in G_ARCHITECTURES:
+            raise CheckpointError(f"{source}: G architecture {arch!r} is not a StyleGAN2 one "
+                                  f"({', '.join(G_ARCHITECTURES)})")
         for k in ("embed_features", "layer_features"):
             if mk.get(k) not in (None, w_dim):
                 raise CheckpointError(f"{source}: G mapping {k}={mk[k]} differs from w_dim; not supported")
@@ -242,7 +247,7 @@ def generator_config(init_kwargs: dict, source="pickle") -> GeneratorConfig:
             channel_base=int(_get(sk, "channel_base", 32768)), channel_max=int(_get(sk, "channel_max", 512)),
             map_layers=int(_get(mk, "num_layers", 8)), map_lr_mul=float(_get(mk, "lr_multiplier", 0.01)),
             w_avg_beta=float(_get(mk, "w_avg_beta", 0.995)), num_fp16_res=int(_get(sk, "num_fp16_res", 0)),
-            conv_clamp=None if sk.get("conv_clamp") is None else float(sk["conv_clamp"]))
+            conv_clamp=None if sk.get("conv_clamp") is None else float(sk["conv_clamp"]), architecture=arch)
     except KeyError as e:
         raise CheckpointError(f"{source}: G constructor arguments lack {e}; not an official StyleGAN2 G") from None
 
@@ -259,8 +264,9 @@ def discriminator_config(init_kwargs: dict, source="pickle") -> DiscriminatorCon
         if cmap_dim is None:  # official default: the channels at 4x4
             cmap_dim = min(channel_base // 4, channel_max)
         arch = kw.get("architecture", "resnet")
-        if arch not in ("resnet", "orig"):
-            raise CheckpointError(f"{source}: D architecture {arch!r} cannot be imported (only resnet, orig)")
+        if arch not in D_ARCHITECTURES:
+            raise CheckpointError(f"{source}: D architecture {arch!r} is not a StyleGAN2 one "
+                                  f"({', '.join(D_ARCHITECTURES)})")
         return DiscriminatorConfig(
             c_dim=int(kw.get("c_dim", 0)), img_resolution=res, img_channels=int(kw["img_channels"]),
             channel_base=channel_base, channel_max=channel_max, architecture=arch,

@@ -80,7 +80,8 @@ def g_kwargs(G, fake):
                 img_channels=c.img_channels,
                 mapping_kwargs=fake.EasyDict(num_layers=c.map_layers),
                 synthesis_kwargs=fake.EasyDict(channel_base=c.channel_base, channel_max=c.channel_max,
-                                               num_fp16_res=c.num_fp16_res, conv_clamp=c.conv_clamp))
+                                               num_fp16_res=c.num_fp16_res, conv_clamp=c.conv_clamp,
+                                               architecture=c.architecture))
 
 
 def d_kwargs(D, fake):
@@ -107,12 +108,21 @@ def write_official(path, G, D, G_ema, module_src="raise SystemExit('never run')"
 
 
 @pytest.mark.parametrize("c_dim", [0, 2])
-def test_official_pickle_converts_exactly(tmp_path, run_cli, inf_helpers, c_dim):
+@pytest.mark.parametrize("g_arch,d_arch", [("skip", "resnet"), ("skip", "orig"), ("orig", "skip"),
+                                           ("resnet", "skip"), ("orig", "resnet"), ("resnet", "orig")])
+def test_official_pickle_converts_exactly(tmp_path, run_cli, inf_helpers, c_dim, g_arch, d_arch):
+    """A pickle with the official layout of each architecture (StyleGAN2 Figure 7: G orig/skip/resnet,
+    D orig/skip/resnet) converts bit-exactly."""
     from adagan.io import load_networks
+    from adagan.networks import Discriminator
 
-    G = inf_helpers.tiny_generator(c_dim=c_dim, seed=1)
-    G_ema = inf_helpers.tiny_generator(c_dim=c_dim, seed=2)
-    D = inf_helpers.tiny_discriminator(c_dim=c_dim)
+    G = inf_helpers.tiny_generator(c_dim=c_dim, seed=1, architecture=g_arch)
+    G_ema = inf_helpers.tiny_generator(c_dim=c_dim, seed=2, architecture=g_arch)
+    torch.manual_seed(3)
+    D = Discriminator(inf_helpers.tiny_d_cfg(16, c_dim, architecture=d_arch)).eval()
+    with torch.no_grad():  # non-zero biases, so a bias renamed onto the wrong layer would show
+        for p in D.parameters():
+            p.add_(0.1 * torch.randn_like(p))
     marker = tmp_path / "code-ran"
     src = f"open({str(marker)!r}, 'w').write('x')"  # the embedded source must never run
     write_official(tmp_path / "snap.pkl", G, D, G_ema, module_src=src)
@@ -122,6 +132,8 @@ def test_official_pickle_converts_exactly(tmp_path, run_cli, inf_helpers, c_dim)
     assert "G, D, G_ema" in out
     assert not marker.exists()
     nets = load_networks(dest)
+    assert nets["G"].cfg.architecture == nets["G_ema"].cfg.architecture == g_arch
+    assert nets["D"].cfg.architecture == d_arch
     for name, ref in (("G", G), ("G_ema", G_ema), ("D", D)):
         got = nets[name].state_dict()
         assert got.keys() == ref.state_dict().keys()
@@ -182,6 +194,45 @@ def test_unexpected_or_missing_parameter_is_a_clear_error(tmp_path, inf_helpers)
     write_official(tmp_path / "c.pkl", G, D, G, tamper=stylegan3)
     with pytest.raises(CheckpointError, match="alias-free StyleGAN3"):
         convert_official(tmp_path / "c.pkl")
+
+
+def test_official_architecture_names_are_renamed_explicitly():
+    """Every official tensor name of every architecture has a row in the renaming tables."""
+    import re
+
+    from adagan.official import D_NAME_TABLE, G_NAME_TABLE
+
+    g_names = ["synthesis.b32.skip.weight", "synthesis.b32.skip.resample_filter", "synthesis.b32.torgb.weight",
+               "synthesis.b32.torgb.affine.bias"]
+    d_names = ["b16.fromrgb.weight", "b16.fromrgb.bias", "b4.fromrgb.weight", "b4.fromrgb.bias",
+               "b4.fromrgb.resample_filter", "b16.resample_filter", "b32.skip.weight"]
+    for names, table in ((g_names, G_NAME_TABLE), (d_names, D_NAME_TABLE)):
+        for n in names:
+            row = next(((p, r) for p, r in table if re.fullmatch(p, n)), None)
+            assert row is not None, n
+            pattern, repl = row
+            # Ours read like the official names; the filter buffers are dropped (rebuilt from the architecture).
+            assert (repl is None) == n.endswith("resample_filter") and (repl is None or re.sub(pattern, repl, n) == n)
+
+
+def test_unknown_official_architecture_is_refused(tmp_path, inf_helpers):
+    from adagan.official import convert_official
+
+    G, D = inf_helpers.tiny_generator(), inf_helpers.tiny_discriminator()
+
+    def g_arch(data):
+        data["G"].meta["state"]["_init_kwargs"]["synthesis_kwargs"]["architecture"] = "unet"
+
+    write_official(tmp_path / "a.pkl", G, D, G, tamper=g_arch)
+    with pytest.raises(CheckpointError, match="G architecture 'unet'"):
+        convert_official(tmp_path / "a.pkl")
+
+    def d_arch(data):
+        data["D"].meta["state"]["_init_kwargs"]["architecture"] = "unet"
+
+    write_official(tmp_path / "b.pkl", G, D, G, tamper=d_arch)
+    with pytest.raises(CheckpointError, match="D architecture 'unet'"):
+        convert_official(tmp_path / "b.pkl")
 
 
 def test_not_a_pickle_and_missing_file(tmp_path, run_cli):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from adagan.config import resolve
+from adagan.config import GeneratorConfig, resolve
 from adagan.errors import CheckpointError
 from adagan.io import load_extra_tensors, load_network, load_networks, read_metadata, save_networks
 from adagan.networks import Discriminator, Generator
@@ -110,3 +110,36 @@ def test_save_is_atomic_on_failure(tmp_path, nets):
         save_networks(path, G=Boom())
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["net.safetensors"]
+
+
+@pytest.mark.parametrize("g_arch,d_arch", [("orig", "skip"), ("resnet", "orig"), ("skip", "resnet")])
+def test_architectures_round_trip(tmp_path, tiny_cfgs, g_arch, d_arch):
+    torch.manual_seed(0)
+    g, d = tiny_cfgs
+    G, D = Generator(g(architecture=g_arch)), Discriminator(d(architecture=d_arch))
+    save_networks(tmp_path / "net.safetensors", G=G, D=D)
+    meta = read_metadata(tmp_path / "net.safetensors")
+    assert meta["config.G"]["architecture"] == g_arch and meta["config.D"]["architecture"] == d_arch
+    loaded = load_networks(tmp_path / "net.safetensors")
+    assert loaded["G"].cfg == G.cfg and loaded["D"].cfg == D.cfg
+    for net, ref in ((loaded["G"], G), (loaded["D"], D)):
+        assert all(torch.equal(v, ref.state_dict()[k]) for k, v in net.state_dict().items())
+
+
+def test_file_without_g_architecture_loads_as_skip(tmp_path, nets):
+    """Files written before GeneratorConfig had `architecture` hold skip generators (the only kind then)."""
+    G = nets[0]
+    path = tmp_path / "old.safetensors"
+    save_networks(path, G=G)
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        meta = dict(f.metadata())
+    cfg = json.loads(meta["config.G"])
+    del cfg["architecture"]
+    meta["config.G"] = json.dumps(cfg)
+    save_file(tensors, str(path), metadata=meta)
+    loaded = load_network(path, "G")
+    assert loaded.cfg.architecture == "skip" == GeneratorConfig().architecture
+    assert all(torch.equal(v, G.state_dict()[k]) for k, v in loaded.state_dict().items())

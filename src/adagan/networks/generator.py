@@ -1,7 +1,11 @@
-"""StyleGAN2 generator: mapping network + "skip" synthesis network (SPEC §1).
+"""StyleGAN2 generator: mapping network + synthesis network (StyleGAN2 paper, Figure 7 and Appendix B).
 
-Names follow the architecture (`mapping.fc0.weight`, `synthesis.b32.conv0.affine.weight`,
-`synthesis.b4.conv1.noise_const`, `mapping.w_avg`) so official weights map by renaming.
+The synthesis network has the three architectures of StyleGAN2's Figure 7: "skip" (the default of
+config F and every preset: each block adds its ToRGB output to the upsampled image), "orig" (a plain
+chain of blocks with one ToRGB at the end) and "resnet" (residual blocks with a 1x1 upsampling skip
+conv, one ToRGB at the end). Names follow the architecture (`mapping.fc0.weight`,
+`synthesis.b32.conv0.affine.weight`, `synthesis.b4.conv1.noise_const`, `synthesis.b32.skip.weight`,
+`mapping.w_avg`) so official weights map by renaming.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from torch import nn
 
 from adagan.config import GeneratorConfig
 from adagan.config import num_ws as _num_ws
-from adagan.networks.layers import FIR, FullyConnectedLayer, normalize_2nd_moment
+from adagan.errors import ConfigError
+from adagan.networks.layers import FIR, Conv2dLayer, FullyConnectedLayer, normalize_2nd_moment
 from adagan.ops import bias_act, modulated_conv2d, setup_filter, upsample2d
 
 NOISE_MODES = ("random", "const", "none")
+ARCHITECTURES = ("skip", "orig", "resnet")
 
 
 def channels_at(res: int, channel_base: int, channel_max: int) -> int:
@@ -147,12 +153,21 @@ class ToRGBLayer(nn.Module):
 
 
 class SynthesisBlock(nn.Module):
-    """One resolution: (const | conv0 with 2x up) -> conv1 -> ToRGB added to the upsampled image."""
+    """One resolution: (const | conv0 with 2x up) -> conv1, then the image path of `architecture`.
+
+    skip:   every block has a ToRGB whose output is added to the 2x-upsampled image of the block below.
+    orig:   only the last block has a ToRGB; no image path between blocks.
+    resnet: as orig, plus a 1x1 conv with 2x up (no bias) from the block's input; the two paths are
+            each scaled by sqrt(0.5) and summed (StyleGAN2 Figure 7c).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
-                 use_fp16: bool = False, conv_clamp: float | None = None, channels_last: bool = False):
+                 is_last: bool = False, architecture: str = "skip", use_fp16: bool = False,
+                 conv_clamp: float | None = None, channels_last: bool = False):
         super().__init__()
-        self.in_channels, self.resolution = in_channels, resolution
+        assert architecture in ARCHITECTURES, architecture
+        self.in_channels, self.resolution, self.architecture = in_channels, resolution, architecture
+        self.is_last = is_last
         self.use_fp16 = use_fp16
         self.channels_last = use_fp16 and channels_last
         self.register_buffer("resample_filter", setup_filter(FIR), persistent=False)
@@ -165,9 +180,15 @@ class SynthesisBlock(nn.Module):
             self.num_conv = 2
         self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp,
                                     channels_last=self.channels_last)
-        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp,
-                                channels_last=self.channels_last)
-        self.num_torgb = 1
+        self.num_torgb = 0
+        if is_last or architecture == "skip":
+            self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp,
+                                    channels_last=self.channels_last)
+            self.num_torgb = 1
+        if in_channels != 0 and architecture == "resnet":
+            # Linear, no bias and no clamp, like the discriminator's resnet skip.
+            self.skip = Conv2dLayer(in_channels, out_channels, 1, bias=False, up=2,
+                                    channels_last=self.channels_last)
 
     def forward(self, x, img, ws, noise_mode="random", force_fp32=False, fused_modconv=None):
         # ws: [N, num_conv + num_torgb, w_dim]
@@ -181,23 +202,36 @@ class SynthesisBlock(nn.Module):
         if self.in_channels == 0:
             x = self.const.to(dtype=dtype, memory_format=memory_format)
             x = x.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused_modconv=fused_modconv)
+        elif self.architecture == "resnet":
+            x = x.to(dtype=dtype, memory_format=memory_format)
+            # Both paths scaled by sqrt(0.5) so the sum keeps unit variance.
+            y = self.skip(x, gain=math.sqrt(0.5))
+            x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused_modconv=fused_modconv)
+            x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused_modconv=fused_modconv,
+                           gain=math.sqrt(0.5))
+            x = y + x
         else:
             x = x.to(dtype=dtype, memory_format=memory_format)
             x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused_modconv=fused_modconv)
-        x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused_modconv=fused_modconv)
-        if img is not None:
+            x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused_modconv=fused_modconv)
+        if img is not None:  # only "skip" carries an image between blocks
             img = upsample2d(img, self.resample_filter)
-        y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv).to(torch.float32)
-        img = y if img is None else img + y
+        if self.num_torgb:
+            y = self.torgb(x, next(w_iter), fused_modconv=fused_modconv).to(torch.float32)
+            img = y if img is None else img + y
         return x, img
 
 
 class SynthesisNetwork(nn.Module):
     def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 32768,
                  channel_max: int = 512, num_fp16_res: int = 4, conv_clamp: float | None = 256,
-                 channels_last: bool = False):
+                 architecture: str = "skip", channels_last: bool = False):
         super().__init__()
+        if architecture not in ARCHITECTURES:
+            raise ConfigError(f"G architecture must be one of {ARCHITECTURES}, got {architecture!r}")
         self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
+        self.architecture = architecture
         self.block_resolutions = block_resolutions(img_resolution)
         fp16_res = fp16_resolution(img_resolution, num_fp16_res)
         self.num_ws = 0
@@ -205,8 +239,9 @@ class SynthesisNetwork(nn.Module):
             in_ch = channels_at(res // 2, channel_base, channel_max) if res > 4 else 0
             out_ch = channels_at(res, channel_base, channel_max)
             use_fp16 = num_fp16_res > 0 and res >= fp16_res
-            block = SynthesisBlock(in_ch, out_ch, w_dim, res, img_channels, use_fp16=use_fp16,
-                                   conv_clamp=conv_clamp, channels_last=channels_last)
+            block = SynthesisBlock(in_ch, out_ch, w_dim, res, img_channels, is_last=res == img_resolution,
+                                   architecture=architecture, use_fp16=use_fp16, conv_clamp=conv_clamp,
+                                   channels_last=channels_last)
             self.num_ws += block.num_conv
             if res == img_resolution:
                 self.num_ws += block.num_torgb
@@ -223,7 +258,8 @@ class SynthesisNetwork(nn.Module):
         w_idx = 0
         for res in self.block_resolutions:
             block = getattr(self, f"b{res}")
-            # Blocks overlap by one w: a block's ToRGB uses the next block's first w.
+            # Blocks overlap by one w: a block's ToRGB (every block in skip, only the last one in orig
+            # and resnet) uses the next block's first w.
             block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
             w_idx += block.num_conv
             x, img = block(x, img, block_ws, noise_mode=noise_mode, force_fp32=force_fp32,
@@ -241,7 +277,8 @@ class Generator(nn.Module):
         self.img_resolution, self.img_channels = cfg.img_resolution, cfg.img_channels
         self.synthesis = SynthesisNetwork(cfg.w_dim, cfg.img_resolution, cfg.img_channels,
                                           channel_base=cfg.channel_base, channel_max=cfg.channel_max,
-                                          num_fp16_res=cfg.num_fp16_res, conv_clamp=cfg.conv_clamp)
+                                          num_fp16_res=cfg.num_fp16_res, conv_clamp=cfg.conv_clamp,
+                                          architecture=cfg.architecture)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(cfg.z_dim, cfg.c_dim, cfg.w_dim, self.num_ws, num_layers=cfg.map_layers,
                                       lr_multiplier=cfg.map_lr_mul, w_avg_beta=cfg.w_avg_beta)

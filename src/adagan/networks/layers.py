@@ -1,4 +1,4 @@
-"""Building blocks with equalized learning rate (SPEC §1).
+"""Building blocks with equalized learning rate (Karras et al. 2018, "Progressive Growing of GANs", Section 4.1).
 
 Parameters are stored with unit-variance init and scaled at run time:
 fully connected weight gain `lr_mul / sqrt(fan_in)`, bias gain `lr_mul`;
