@@ -140,6 +140,20 @@ def test_frequency_response_of_a_tiny_shift(freq):
     assert amplitude >= 0.99
 
 
+def test_rotations_turn_counter_clockwise_like_the_official_code():
+    """Same draw, same image as the official pipe: its inverse matrices rotate by +theta, so k = 1 (and an
+    angle of +90 degrees) is torch.rot90(x, 1, dims=(2, 3)), counter-clockwise on screen."""
+    x = images(n=2)
+    pipe = AugmentPipe(None, rotate90=1, debug_percentile=0.3)  # k = floor(0.3 * 4) = 1
+    pipe.p.fill_(1)
+    assert torch.equal(pipe(x), torch.rot90(x, 1, dims=(2, 3)))
+    pipe = AugmentPipe(None, rotate=1, debug_percentile=0.625)  # each rotation (2 * 0.625 - 1) * 180 = 45 deg
+    pipe.p.fill_(1)
+    M = pipe._geometric_matrix(_Draws(2, "cpu", 0.625), 2, 16, 16)
+    assert torch.allclose(M[0], torch.tensor([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]], dtype=M.dtype), atol=1e-12)
+    assert torch.equal(pipe(x), torch.rot90(x, 1, dims=(2, 3)))  # 45 + 45 degrees: blitted exactly
+
+
 def test_fractions_at_p_half():
     pipe = AugmentPipe("bgcfnc")
     pipe.p.fill_(0.5)

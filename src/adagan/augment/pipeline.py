@@ -7,14 +7,14 @@ Order: blit (xflip, rotate90, xint) -> geom (scale, rotate, aniso, rotate, xfrac
 contrast, lumaflip, hue, saturation) -> filter (imgfilter) -> corrupt (noise, cutout).
 
 Geometric transforms compose into one inverse 3x3 matrix per sample (output pixel -> input pixel, in
-pixel units centred on the image). A sample whose matrix only flips, turns by 90 degrees and shifts by
-whole pixels is copied exactly (a pixel permutation with reflection at the borders); any other sample is
-resampled once with the paper's orthogonal wavelet pair (appendix B): the mirror-extended input is
-upsampled 2x with the 12-tap symlet-6 ('sym6') low-pass, sampled bilinearly on a 2x output grid, then
-low-passed with the time-reversed sym6 and decimated 2x. The pair reconstructs a band-limited image
-almost exactly (a 0.45 cycles/px sinusoid keeps > 0.99 of its amplitude). Colour transforms compose into
-one 4x4 matrix per sample. Everything is differentiable with respect to the input, to second order (R1
-is taken through the pipe).
+pixel units centred on the image; rotations by +theta, counter-clockwise on screen, as in the official
+code). A sample whose matrix only flips, turns by 90 degrees and shifts by whole pixels is copied exactly
+(a pixel permutation with reflection at the borders); any other sample is resampled once with the
+paper's orthogonal wavelet pair (appendix B): the mirror-extended input is upsampled 2x with the 12-tap
+symlet-6 ('sym6') low-pass, sampled bilinearly on a 2x output grid, then low-passed with the time-reversed
+sym6 and decimated 2x. The pair reconstructs a band-limited image almost exactly (a 0.45 cycles/px
+sinusoid keeps > 0.99 of its amplitude). Colour transforms compose into one 4x4 matrix per sample.
+Everything is differentiable with respect to the input, to second order (R1 is taken through the pipe).
 
 Images are float NCHW in [-1, 1], square, with 1, 3 or 4 channels. With 4 channels the alpha channel
 moves with the geometric transforms, filter and cutout, and is left alone by colour and noise.
@@ -293,7 +293,7 @@ class AugmentPipe(torch.nn.Module):
             G = G @ _scale2d(1 - 2 * i, one, ref)
         if m["rotate90"] > 0:
             i = torch.where(self._gate(draws, "rotate90"), draws.randint(4).double(), zero)
-            G = G @ _rotate2d(-math.pi / 2 * i, ref)
+            G = G @ _rotate2d(math.pi / 2 * i, ref)  # k = 1: torch.rot90(x, 1, dims=(2, 3))
         if m["xint"] > 0:
             t = (draws.uniform(2).double() * 2 - 1) * s["xint_max"]
             t = torch.where(self._gate(draws, "xint")[:, None], t, 0)
@@ -307,7 +307,7 @@ class AugmentPipe(torch.nn.Module):
         if m["rotate"] > 0:
             th = (draws.uniform().double() * 2 - 1) * math.pi * s["rotate_max"]
             th = torch.where(self._gate(draws, "rotate", p_rot), th, zero)
-            G = G @ _rotate2d(-th, ref)
+            G = G @ _rotate2d(th, ref)  # +theta in the inverse matrix, as the official code
         if m["aniso"] > 0:
             sc = torch.exp2(draws.normal().double() * s["aniso_std"])
             sc = torch.where(self._gate(draws, "aniso"), sc, one)
@@ -315,7 +315,7 @@ class AugmentPipe(torch.nn.Module):
         if m["rotate"] > 0:
             th = (draws.uniform().double() * 2 - 1) * math.pi * s["rotate_max"]
             th = torch.where(self._gate(draws, "rotate", p_rot), th, zero)
-            G = G @ _rotate2d(-th, ref)
+            G = G @ _rotate2d(th, ref)
         if m["xfrac"] > 0:
             t = draws.normal(2).double() * s["xfrac_std"]
             t = torch.where(self._gate(draws, "xfrac")[:, None], t, 0)
