@@ -1,4 +1,4 @@
-"""ADA's augmentation pipeline (SPEC §3; Karras et al. 2020, "Training Generative Adversarial Networks
+"""ADA's augmentation pipeline (Karras et al. 2020, "Training Generative Adversarial Networks
 with Limited Data", §2.3 and appendix B).
 
 Every image the discriminator sees goes through the same random transforms. `p` (a buffer) scales the
@@ -58,7 +58,7 @@ AUGPIPES: dict[str, tuple[str, ...]] = {
     "bgcfnc": ("blit", "geom", "color", "filter", "noise", "cutout"),
 }
 
-# Default strengths (SPEC §3 table).
+# Default strengths (appendix B; the official code's defaults).
 STRENGTHS: dict[str, float] = {
     "xint_max": 0.125,  # integer translation, fraction of the image size
     "scale_std": 0.2,  # log2 standard deviation of isotropic scaling
@@ -302,7 +302,7 @@ class AugmentPipe(torch.nn.Module):
             sc = torch.exp2(draws.normal().double() * s["scale_std"])
             sc = torch.where(self._gate(draws, "scale"), sc, one)
             G = G @ _scale2d(1 / sc, 1 / sc, ref)
-        # Two independent rotations, each with 1 - sqrt(1 - p) so that P(any rotation) = p (SPEC §3).
+        # Two independent rotations, each with 1 - sqrt(1 - p) so that P(any rotation) = p (appendix B).
         p_rot = 1 - torch.sqrt((1 - self._prob("rotate")).clamp(0, 1))
         if m["rotate"] > 0:
             th = (draws.uniform().double() * 2 - 1) * math.pi * s["rotate_max"]
