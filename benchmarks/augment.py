@@ -3,15 +3,19 @@
     python benchmarks/augment.py                  # CPU: bgc at p=0.5 and p=1, batch 32, 32x32 and 64x64
     python benchmarks/augment.py --device cuda    # adds 256x256
     python benchmarks/augment.py --augpipe bgcfnc --p 0.2,0.6
+    git show main:src/adagan/augment/pipeline.py > /tmp/old_pipeline.py
+    python benchmarks/augment.py --baseline /tmp/old_pipeline.py   # old vs new, interleaved
 
 Forward+backward takes the gradient with respect to the input images (as the discriminator's
 loss does through the pipe). Timings exclude a warm-up pass; each configuration reports the
-median over --iters runs.
+median over --iters runs. With --baseline, a second version of the pipeline module is timed on the
+same images, alternating with this one run by run, so both see the same machine load.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import time
 
@@ -20,19 +24,30 @@ import torch
 from adagan.augment import AugmentPipe
 
 
-def _time(fn, warmup: int, iters: int, device: torch.device) -> float:
+def _time(fns, warmup: int, iters: int, device: torch.device) -> list[float]:
+    """Median seconds of each function in `fns`, timed in turn within every iteration."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
     for _ in range(iters):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for fn, ts in zip(fns, times, strict=True):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            ts.append(time.perf_counter() - t)
+    return [statistics.median(ts) for ts in times]
+
+
+def _load_pipe_class(path: str):
+    """AugmentPipe from another copy of src/adagan/augment/pipeline.py (e.g. an older revision)."""
+    spec = importlib.util.spec_from_file_location("baseline_pipeline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.AugmentPipe
 
 
 def main():
@@ -43,6 +58,8 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--resolutions", default=None, help="comma-separated; default 32,64 (+256 on CUDA)")
     ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--baseline", default=None,
+                    help="another version of src/adagan/augment/pipeline.py to time alongside (rows 'base')")
     args = ap.parse_args()
 
     device = torch.device(args.device)
@@ -51,26 +68,33 @@ def main():
     probs = [float(p) for p in args.p.split(",")]
     print(f"device={device} threads={torch.get_num_threads()} torch={torch.__version__} "
           f"augpipe={args.augpipe} batch={args.batch}")
-    print(f"{'res':>5s} {'p':>5s} {'fwd img/s':>11s} {'fwd ms':>8s} {'fwd+bwd img/s':>14s} {'fwd+bwd ms':>11s}")
+    versions = [("this", AugmentPipe)] + ([("base", _load_pipe_class(args.baseline))] if args.baseline else [])
+    print(f"{'res':>5s} {'p':>5s} {'code':>5s} {'fwd img/s':>11s} {'fwd ms':>8s} {'fwd+bwd img/s':>14s} "
+          f"{'fwd+bwd ms':>11s}")
     torch.manual_seed(0)
     for res in resolutions:
-        pipe = AugmentPipe(augpipe=args.augpipe).to(device)
+        pipes = [cls(augpipe=args.augpipe).to(device) for _, cls in versions]
         images = torch.rand(args.batch, 3, res, res, device=device) * 2 - 1
         for p in probs:
-            pipe.p.fill_(p)
+            fwds, fwd_bwds = [], []
+            for pipe in pipes:
+                pipe.p.fill_(p)
 
-            def fwd(pipe=pipe, images=images):
-                with torch.no_grad():
-                    pipe(images)
+                def fwd(pipe=pipe, images=images):
+                    with torch.no_grad():
+                        pipe(images)
 
-            def fwd_bwd(pipe=pipe, images=images):
-                x = images.detach().requires_grad_(True)
-                pipe(x).square().sum().backward()
+                def fwd_bwd(pipe=pipe, images=images):
+                    x = images.detach().requires_grad_(True)
+                    pipe(x).square().sum().backward()
 
-            t_f = _time(fwd, 2, args.iters, device)
-            t_b = _time(fwd_bwd, 2, args.iters, device)
-            print(f"{res:5d} {p:5.2f} {args.batch / t_f:11.0f} {t_f * 1e3:8.1f} {args.batch / t_b:14.0f} "
-                  f"{t_b * 1e3:11.1f}", flush=True)
+                fwds.append(fwd)
+                fwd_bwds.append(fwd_bwd)
+            t_f = _time(fwds, 2, args.iters, device)
+            t_b = _time(fwd_bwds, 2, args.iters, device)
+            for (name, _), tf, tb in zip(versions, t_f, t_b, strict=True):
+                print(f"{res:5d} {p:5.2f} {name:>5s} {args.batch / tf:11.0f} {tf * 1e3:8.1f} {args.batch / tb:14.0f} "
+                      f"{tb * 1e3:11.1f}", flush=True)
 
 
 if __name__ == "__main__":

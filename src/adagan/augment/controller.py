@@ -1,4 +1,4 @@
-"""The adaptive augmentation controller (SPEC §4; Karras et al. 2020, §3).
+"""The adaptive augmentation controller (Karras et al. 2020, §3).
 
 The overfitting heuristic r_t = E[sign(D(x_real))] is averaged over every real image the discriminator
 scored since the last update (main D step and R1 step, all processes). Every `interval` iterations:
