@@ -72,3 +72,9 @@ def test_reg_interval_none_or_zero_means_not_lazy():
     assert from_json(to_json(c)) == c
     with pytest.raises(ConfigError, match="expected int"):
         apply_overrides(c, ["loss.r1_interval=often"])
+
+
+def test_ada_speed_per_preset():
+    # The paper presets keep its 500 kimg; the cpu preset (100-500 kimg runs) adapts 25x faster.
+    assert {name: resolve(name, 32).augment.ada_kimg for name in PRESETS} == \
+        {**{name: 500.0 for name in PRESETS}, "cpu": 20.0}

@@ -251,6 +251,18 @@ def test_resume_is_transfer_learning_without_ema_rampup(run_cli, dataset_zip, tm
     code, out, _ = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--cfg", "auto", "--dry-run",
                            "--batch", "8")
     assert json.loads(out[: out.rindex("}") + 1])["ema_rampup"] == 0.05  # without --resume the preset's ramp
+    # A preset that adapts faster than 100 kimg already (cpu: 20) keeps its own speed.
+    code, out, _ = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--cfg", "cpu", "--dry-run",
+                           "--batch", "8", "--resume", tmp_path / "pretrained.safetensors")
+    assert json.loads(out[: out.rindex("}") + 1])["augment"]["ada_kimg"] == 20
+
+
+def test_default_data_is_the_smileys(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("ADAGAN_CACHE_DIR", str(tmp_path / "cache"))
+    code, out, err = run_cli("train", "--outdir", tmp_path / "runs", "--dry-run")
+    assert code == 0, err
+    assert json.loads(out[: out.rindex("}") + 1])["data"] == "builtin:twemoji/smileys"
+    assert "twemoji32-smileys: 170 images" in out
 
 
 @pytest.mark.parametrize("value", ["none", "None", ""])

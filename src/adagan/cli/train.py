@@ -10,6 +10,8 @@ import click
 from adagan.errors import ConfigError
 
 AUG_MODES = ("ada", "fixed", "noaug")
+# The default demo: limited data (170 images), where ADA matters (docs/results.md).
+DEFAULT_DATA = "builtin:twemoji/smileys"
 
 
 def _overrides(extra: list[str]) -> list[str]:
@@ -33,8 +35,9 @@ def _overrides(extra: list[str]) -> list[str]:
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
                                  "help_option_names": ["-h", "--help"]})
-@click.option("--data", default=None, metavar="PATH|builtin:twemoji",
-              help="Dataset zip or folder (see `adagan dataset`), or builtin:twemoji (the default).")
+@click.option("--data", default=None, metavar="PATH|builtin:twemoji[/GROUP]",
+              help="Dataset zip or folder (see `adagan dataset`), builtin:twemoji (4,009 emoji) or one group of "
+                   f"it. [default: {DEFAULT_DATA}]")
 @click.option("--outdir", default="runs", show_default=True, type=click.Path(file_okay=False),
               help="Where run directories are created.")
 @click.option("--name", default=None, help="Run directory name (default: derived from the data and settings).")
@@ -75,8 +78,9 @@ def cli(ctx, data, outdir, name, new, cfg, gpus, device, resolution, batch, batc
         aug, aug_p, target, augpipe, mirror, cond, subset, resume, freezed, tick, snap, metrics, seed, dry_run):
     """Train StyleGAN2-ADA on a folder of images.
 
-    With no arguments: the `cpu` preset on the built-in Twemoji set at 32x32, for about
-    30 minutes on a 2-core CPU. Rerunning the same command resumes the same run;
+    With no arguments: the `cpu` preset on the 170 smiley emoji of the built-in
+    Twemoji set (builtin:twemoji/smileys, 32x32: limited data), for about 30
+    minutes on a 2-core CPU. Rerunning the same command resumes the same run;
     Ctrl-C saves the state first. Any config field can be set as --section.field=value.
 
     \b
@@ -109,6 +113,7 @@ def cli(ctx, data, outdir, name, new, cfg, gpus, device, resolution, batch, batc
     if cfg is None:
         cfg = "cpu" if device == "cpu" else "auto"
 
+    data = data or DEFAULT_DATA
     dataset = open_dataset(data, resolution=resolution, use_labels=cond, mirror=mirror, subset=subset,
                            seed=seed or 0)
     if cond and dataset.c_dim == 0:
@@ -116,7 +121,7 @@ def cli(ctx, data, outdir, name, new, cfg, gpus, device, resolution, batch, batc
                           "`adagan dataset --labels subfolders` (or drop --cond)")
     tc = C.resolve(cfg, dataset.resolution, img_channels=dataset.num_channels, c_dim=dataset.c_dim, gpus=gpus)
 
-    changes: dict = {"data": data or "builtin:twemoji", "mirror": mirror, "cond": cond, "subset": subset}
+    changes: dict = {"data": data, "mirror": mirror, "cond": cond, "subset": subset}
     if batch is not None:
         if batch < gpus or batch % gpus:
             raise ConfigError(f"--batch {batch} must be a positive multiple of --gpus {gpus}")
@@ -151,9 +156,10 @@ def cli(ctx, data, outdir, name, new, cfg, gpus, device, resolution, batch, batc
     if augpipe is not None:
         aug_changes["augpipe"] = augpipe
     if resume is not None:
-        # Transfer learning as in the official train.py (314-315): p adapts 5x faster (ada_kimg 100) and G_ema
-        # averages over ema_kimg from the first image (no ramp-up: the pretrained G is already good).
-        aug_changes["ada_kimg"] = 100.0
+        # Transfer learning as in the official train.py (314-315): p adapts 5x faster (ada_kimg 100, or the
+        # preset's own if that is faster already) and G_ema averages over ema_kimg from the first image (no
+        # ramp-up: the pretrained G is already good).
+        aug_changes["ada_kimg"] = min(tc.augment.ada_kimg, 100.0)
         tc = dataclasses.replace(tc, ema_rampup=None)
     tc = dataclasses.replace(tc, augment=dataclasses.replace(tc.augment, **aug_changes))
     tc = C.apply_overrides(tc, overrides)
