@@ -521,6 +521,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="evaluate every snapshot up to --kimg, or only each run's newest one up to --kimg")
     ap.add_argument("--device", default="cpu", help="device for the metric evaluation")
     ap.add_argument("--report-only", action="store_true", help="only write results.md and the plots")
+    ap.add_argument("--eval-only", action="store_true",
+                    help="evaluate the snapshots the runs have so far and write the report, without training (e.g. "
+                         "beside study processes that train with --metrics none)")
     args = ap.parse_args(argv)
     args.train_args = extra
     subsets = [parse_subset(s) for s in args.subsets.split(",") if s.strip()]
@@ -530,7 +533,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.metrics == "none":
         args.metrics = ""
     plan = run_names(subsets, settings)
-    if not args.report_only:
+    if args.eval_only and args.metrics:
+        evaluate_all(args, [name for name, _, _ in plan])
+    elif not args.report_only:
         from adagan.errors import AdaganError
 
         check_study_file(args)
