@@ -1,5 +1,5 @@
-"""The Inception input protocol of the paper's FID/KID/IS: TensorFlow 1 resize_bilinear to 299x299 and
-the real-feature cache keyed by it."""
+"""The Inception input protocol of the paper's FID/KID/IS: TensorFlow 1 resize_bilinear to 299x299, the
+real-feature cache keyed by it, and the feature statistics of NVIDIA's FID code."""
 
 import hashlib
 import math
@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from adagan.data import ImageDataset
 from adagan.metrics.features import InceptionDetector, inception_preprocess, inception_resize, load_inception
+from adagan.metrics.fid import feature_stats, fid_from_features
 from adagan.metrics.stats import cache_path, dataset_features
 
 
@@ -126,3 +127,15 @@ def test_cache_key_names_the_resize(tmp_path, fake_inception_file):
     np.testing.assert_allclose(feats, det(ds.get_batch(np.arange(4))[0]).numpy(), rtol=1e-6)
     assert cache_path(ds, det, num=4).is_file()
 
+
+def test_feature_stats_divide_by_n_like_nvidias_fid():
+    """NVIDIA's FID accumulates sum(x) and sum(x x^T) and uses sum(x x^T) / N - mu mu^T (no N - 1)."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal([10, 4]) * [1, 2, 3, 4] + 5
+    mu, cov = feature_stats(x)
+    np.testing.assert_allclose(mu, x.sum(0) / 10, rtol=1e-12)
+    np.testing.assert_allclose(cov, x.T @ x / 10 - np.outer(mu, mu), rtol=1e-10, atol=1e-12)
+    # Two sets that differ only in scale: FID = sum((sqrt(v_a) - sqrt(v_b))^2) with variances over N.
+    a = rng.standard_normal([10, 3])
+    a = (a - a.mean(0)) / a.std(0)  # per-dimension variance exactly 1 over N
+    assert fid_from_features(a, 2 * a) == pytest.approx(3 * (2 - 1) ** 2, rel=1e-9)
