@@ -22,9 +22,10 @@ from adagan.metrics.stats import cache_path, dataset_features, generated_feature
 
 
 def reference_fid(a, b):
-    """Independent float64 computation with scipy's general matrix square root."""
+    """Independent float64 computation with scipy's general matrix square root (covariances / N, as
+    NVIDIA's FID code; this reference used np.cov's N - 1 before adagan adopted that protocol)."""
     mu1, mu2 = a.mean(0), b.mean(0)
-    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    s1, s2 = np.cov(a, rowvar=False, bias=True), np.cov(b, rowvar=False, bias=True)
     covmean = scipy.linalg.sqrtm(s1 @ s2)
     covmean = covmean.real if np.iscomplexobj(covmean) else covmean
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))

