@@ -359,3 +359,24 @@ def test_many_pollers_while_a_run_is_written(run_copy):
         assert not errors
         assert counts and all(2 <= c <= 42 for c in counts)
         assert len(client.get("/api/run?id=tiny").json()["kimg"]) == 42
+
+
+def test_conditional_network_class_picker(tmp_path, tiny_cfgs):
+    import torch
+
+    from adagan.io import save_networks
+    from adagan.networks import Generator
+
+    g_cfg, _ = tiny_cfgs
+    torch.manual_seed(0)
+    G = Generator(g_cfg(16, c_dim=3)).eval()
+    save_networks(tmp_path / "cond.safetensors", G=G)
+    with _client(tmp_path) as client:
+        assert client.get("/api/network", params={"file": "cond.safetensors"}).json()["c_dim"] == 3
+        renders = [client.get("/api/render/grid", params={"file": "cond.safetensors", "seeds": "0-1", "class": k})
+                   for k in (0, 2)]
+        assert all(r.status_code == 200 for r in renders) and renders[0].content != renders[1].content
+        missing = client.get("/api/render/grid", params={"file": "cond.safetensors", "seeds": "0"})
+        assert missing.status_code == 422 and "conditional" in missing.json()["error"]
+        wrong = client.get("/api/render/grid", params={"file": "cond.safetensors", "seeds": "0", "class": 3})
+        assert wrong.status_code == 422 and "out of range" in wrong.json()["error"]

@@ -135,13 +135,13 @@ function drawChart(series, { title, hline = null } = {}) {
   box.append(root);
   const pts = series.flatMap((s) => s.xs.map((x, i) => [x, s.ys[i]])).filter(([x, y]) => x !== null && y !== null);
   root.append(svg("text", { x: 4, y: 13, "font-size": 11, "font-weight": 600 }, title));
-  let lx = 8 + title.length * 6.5;
+  let lx = 12 + title.length * 7.2;  // text is not measurable before it is on the page: ~7 px a bold character
   series.forEach((s, i) => {
     if (series.length < 2) return;
     root.append(svg("rect", { x: lx, y: 5, width: 8, height: 8, fill: COLORS[i % COLORS.length] }));
     const label = s.name.split("/").slice(-2).join("/");
     root.append(svg("text", { x: lx + 11, y: 13, "font-size": 10, fill: "#444" }, label));
-    lx += 18 + label.length * 5.5;
+    lx += 20 + label.length * 6;
   });
   if (!pts.length) {
     root.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", "font-size": 11, fill: "#999" }, "no data yet"));
@@ -460,7 +460,7 @@ function renderAll() {
   if (!two) return;
   const lo = Math.min(Number($("mix-lo").value), Number($("mix-hi").value));
   const hi = Math.max(Number($("mix-lo").value), Number($("mix-hi").value));
-  $("mix-caption").textContent = `${lo}\u2013${hi}`;
+  $("mix-caption").textContent = `${lo}\u2013${hi} (rows and columns: seeds ${pins.join(", ")})`;
   slots.mix.request("/api/render/mix?" + query({ ...common(), rows: pins.join(","), cols: pins.join(","), styles: `${lo}-${hi}` }));
   $("strip-caption").textContent = `${pins.join(" \u2192 ")}, ${$("steps").value} steps between seeds`;
   slots.strip.request("/api/render/strip?" + query({ ...common(), seeds: pins.join(","), steps: $("steps").value }));
