@@ -53,8 +53,9 @@ def _bind(host: str, port: int | None) -> socket.socket:
               help=f"Port (default: {DEFAULT_PORT}, or the next free one; 0 = any free port).")
 @click.option("--device", default="cpu", show_default=True,
               help="Where the generator renders: cpu, cuda or cuda:N.")
-@click.option("--threads", type=click.IntRange(1, 256), default=None, metavar="N",
-              help="CPU threads for rendering (default: PyTorch's, i.e. OMP_NUM_THREADS or all cores).")
+@click.option("--threads", type=click.IntRange(1, 256), default=1, show_default=True, metavar="N",
+              help="CPU threads for rendering. One is fastest for the small renders here while a training run "
+                   "shares the CPU (2 OpenMP threads then wait for each other: docs/studio.md).")
 @click.option("--max-images", type=click.IntRange(1, 1024), default=64, show_default=True,
               help="Most images one picture may hold (grid, mixing table, strip).")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default web browser.")
@@ -96,10 +97,9 @@ def cli(target, host, port, device, threads, max_images, open_browser):
     else:
         root = target
     resolve_device(device)  # an unavailable CUDA is refused here, not at the first render
-    if threads is not None:
-        import torch
+    import torch
 
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads)
 
     loopback = _is_loopback(host)
     app = create_app(root, network=network, device=device, max_images=max_images,
