@@ -31,7 +31,7 @@ def cpu_preset_snapshot(folder: Path) -> Path:
 
     G, _ = build_networks("cpu", 32)
     path = folder / "network-snapshot-000000.safetensors"
-    save_networks(path, G=G, G_ema=G)
+    save_networks(path, G_ema=G)
     return path
 
 

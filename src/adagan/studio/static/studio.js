@@ -460,7 +460,7 @@ function renderAll() {
   if (!two) return;
   const lo = Math.min(Number($("mix-lo").value), Number($("mix-hi").value));
   const hi = Math.max(Number($("mix-lo").value), Number($("mix-hi").value));
-  $("mix-caption").textContent = `${lo}\u2013${hi} (rows and columns: seeds ${pins.join(", ")})`;
+  $("mix-caption").textContent = `of seeds ${pins.join(", ")}: each row takes layers ${lo}\u2013${hi} from its column`;
   slots.mix.request("/api/render/mix?" + query({ ...common(), rows: pins.join(","), cols: pins.join(","), styles: `${lo}-${hi}` }));
   $("strip-caption").textContent = `${pins.join(" \u2192 ")}, ${$("steps").value} steps between seeds`;
   slots.strip.request("/api/render/strip?" + query({ ...common(), seeds: pins.join(","), steps: $("steps").value }));
