@@ -84,6 +84,16 @@ def test_unchanged_run_answers_304(run_copy):
         assert client.get("/api/runs", headers={"If-None-Match": runs_tag}).status_code == 304
 
 
+def test_metrics_become_curves(run_copy):
+    root, run = run_copy
+    lines = [{"results": {"fid1k": 250.0, "kid1k": 0.2}, "metric": "fid1k", "kimg": 0.0},
+             {"results": {"fid1k": float("nan")}, "kimg": 1.0}]
+    (run / "metric-fid1k.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"results": {"fid')
+    with _client(root) as client:
+        metrics = client.get("/api/run", params={"id": "tiny"}).json()["metrics"]
+        assert metrics == {"fid1k": [[0.0, 250.0]], "kid1k": [[0.0, 0.2]]}
+
+
 def test_partial_and_corrupt_stats_lines_are_skipped(run_copy):
     root, run = run_copy
     stats = run / "stats.jsonl"

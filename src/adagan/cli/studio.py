@@ -97,9 +97,6 @@ def cli(target, host, port, device, threads, max_images, open_browser):
     else:
         root = target
     resolve_device(device)  # an unavailable CUDA is refused here, not at the first render
-    import torch
-
-    torch.set_num_threads(threads)
 
     loopback = _is_loopback(host)
     app = create_app(root, network=network, device=device, max_images=max_images,
@@ -118,6 +115,9 @@ def cli(target, host, port, device, threads, max_images, open_browser):
         import webbrowser
 
         webbrowser.open(url)
+    import torch
+
+    torch.set_num_threads(threads)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
     try:
         uvicorn.Server(config).run(sockets=[sock])
