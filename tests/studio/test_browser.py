@@ -6,6 +6,7 @@ selenium; skips cleanly without them. The server is the real CLI (`python -m ada
 subprocess, on a free port.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -31,10 +32,18 @@ WAIT_S = 90  # renders run on a loaded 2-core machine in CI
 
 
 @pytest.fixture(scope="module")
-def server(studio_root):
+def live_root(studio_root, tmp_path_factory):
+    """A copy of the tiny run that a test may append to, as training would."""
+    root = tmp_path_factory.mktemp("live") / "runs"
+    shutil.copytree(studio_root, root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(live_root):
     """`adagan studio ROOT --port 0` as a user starts it; yields its URL from the progress line."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "adagan", "studio", str(studio_root), "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "adagan", "studio", str(live_root), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         line = proc.stdout.readline()
@@ -100,6 +109,19 @@ def test_runs_tab_shows_curves_and_grid(server, browser):
     assert "0 kimg" in label and "2 of 2" in label
     wait_for(browser, "(i => i && i.complete && i.naturalWidth > 0)(document.querySelector('.pane img[alt=\"augmented "
                       "reals\"]'))", "what D sees")
+
+
+def test_curves_follow_a_run_being_written(server, browser, live_root):
+    browser.get(server + "#runs")
+    losses = "(document.querySelector('.pane .chart svg[aria-label=\"Losses\"] polyline') || " \
+             "{getAttribute: () => ''}).getAttribute('points').split(' ').filter(Boolean).length"
+    assert wait_for(browser, losses, "the loss curve") == 2
+    with open(live_root / "tiny" / "stats.jsonl", "a") as f:  # the next tick, and half of the one after
+        f.write(json.dumps({"Progress/tick": 3, "Progress/kimg": 0.048, "Loss/G/loss": 0.5, "Loss/D/loss": 1.5})
+                + '\n{"Progress/tick": 4, "Progress/kimg": 0.0')
+    wait_for(browser, losses + " === 3", "the new tick on the loss curve")
+    assert "0.048" in browser.execute_script("return document.querySelector('#runs-table tbody tr').textContent")
+    assert browser.find_element("css selector", ".pane .error").get_attribute("hidden") is not None
 
 
 def test_generator_tab_rerenders_on_truncation(server, browser):
