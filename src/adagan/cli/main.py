@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "weights": "adagan.cli.weights",
     "report": "adagan.cli.report",
     "info": "adagan.cli.info",
+    "studio": "adagan.cli.studio",
 }
 
 

@@ -1,0 +1,182 @@
+"""`adagan studio` in a real headless Chromium: the page loads, curves and grids appear, the truncation
+slider re-renders the image, pinning shows style mixing and interpolation, and traversal is refused.
+
+Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them where apt-get works) and
+selenium; skips cleanly without them. The server is the real CLI (`python -m adagan studio`) in a
+subprocess, on a free port.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+webdriver = pytest.importorskip("selenium.webdriver")
+
+CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser")) if p), None)
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                reason="needs Debian's chromium and chromium-driver (apt-get install chromium "
+                                       "chromium-driver)")
+# Flags for a sandboxed CI machine without network: no background requests Chromium would make itself.
+CHROME_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1400,1000"]
+WAIT_S = 90  # renders run on a loaded 2-core machine in CI
+
+
+@pytest.fixture(scope="module")
+def live_root(studio_root, tmp_path_factory):
+    """A copy of the tiny run that a test may append to, as training would."""
+    root = tmp_path_factory.mktemp("live") / "runs"
+    shutil.copytree(studio_root, root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(live_root):
+    """`adagan studio ROOT --port 0` as a user starts it; yields its URL from the progress line."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "adagan", "studio", str(live_root), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert "adagan studio: serving" in line, line + proc.stdout.read()
+        url = line.split(" at ")[1].split()[0]
+        assert url.startswith("http://127.0.0.1:")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in CHROME_FLAGS:
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=opts, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(WAIT_S)
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver, script: str, what: str, timeout: float = WAIT_S):
+    """Poll a JavaScript expression until it is truthy; returns its value."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = driver.execute_script("return " + script)
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+# The pixels an <img> shows, read back through a canvas (same origin: blob: URLs of our own fetches).
+PIXELS = """(function (img) {
+  if (!img.complete || !img.naturalWidth) return null;
+  const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+  c.getContext('2d').drawImage(img, 0, 0); return c.toDataURL();
+})(document.getElementById('grid'))"""
+
+
+def test_runs_tab_shows_curves_and_grid(server, browser):
+    browser.get(server + "#runs")
+    wait_for(browser, "document.querySelector('#runs-table tbody tr[data-run=\"tiny\"]')", "the run in the table")
+    state = browser.execute_script("return document.querySelector('#runs-table .state').textContent")
+    assert state == "done"
+    n_lines = wait_for(browser, "document.querySelectorAll('.pane .chart polyline').length", "curves")
+    assert n_lines >= 6  # G and D loss, p, r_t, D scores, ... each with 2 ticks
+    titles = browser.execute_script(
+        "return [...document.querySelectorAll('.pane .chart svg')].map(s => s.getAttribute('aria-label'))")
+    assert {"Losses", "Augment p", "r_t (target dashed)"} <= set(titles)
+    wait_for(browser, "(i => i && i.complete && i.naturalWidth > 0)(document.querySelector('.pane img[alt=\"generated "
+                      "grid\"]'))", "the newest grid")
+    label = browser.execute_script("return document.querySelector('.grid-view span').textContent")
+    assert "0 kimg" in label and "2 of 2" in label
+    wait_for(browser, "(i => i && i.complete && i.naturalWidth > 0)(document.querySelector('.pane img[alt=\"augmented "
+                      "reals\"]'))", "what D sees")
+
+
+def test_curves_follow_a_run_being_written(server, browser, live_root):
+    browser.get(server + "#runs")
+    losses = "(document.querySelector('.pane .chart svg[aria-label=\"Losses\"] polyline') || " \
+             "{getAttribute: () => ''}).getAttribute('points').split(' ').filter(Boolean).length"
+    assert wait_for(browser, losses, "the loss curve") == 2
+    with open(live_root / "tiny" / "stats.jsonl", "a") as f:  # the next tick, and half of the one after
+        f.write(json.dumps({"Progress/tick": 3, "Progress/kimg": 0.048, "Loss/G/loss": 0.5, "Loss/D/loss": 1.5})
+                + '\n{"Progress/tick": 4, "Progress/kimg": 0.0')
+    wait_for(browser, losses + " === 3", "the new tick on the loss curve")
+    assert "0.048" in browser.execute_script("return document.querySelector('#runs-table tbody tr').textContent")
+    assert browser.find_element("css selector", ".pane .error").get_attribute("hidden") is not None
+
+
+def test_generator_tab_rerenders_on_truncation(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(server + "#runs")
+    browser.find_element(By.ID, "tab-generator").click()
+    wait_for(browser, "document.getElementById('grid').dataset.url", "the first grid")
+    first_url = browser.execute_script("return document.getElementById('grid').dataset.url")
+    assert "psi=0.70" in first_url and "seeds=0%2C1%2C2%2C3%2C4%2C5%2C6%2C7" in first_url
+    before = wait_for(browser, PIXELS, "the grid's pixels")
+
+    slider = browser.find_element(By.ID, "psi")
+    slider.send_keys(Keys.ARROW_LEFT * 4)  # 0.70 -> 0.50, one input event per step
+    assert browser.find_element(By.ID, "psi-out").text == "0.50"
+    wait_for(browser, "(document.getElementById('grid').dataset.url || '').includes('psi=0.50')",
+             "the grid at psi 0.50")
+    after = wait_for(browser, PIXELS, "the new grid's pixels")
+    assert after != before, "moving the truncation slider did not change the rendered image"
+    assert "rendered in" in browser.find_element(By.ID, "grid-ms").text or \
+           browser.find_element(By.ID, "grid-ms").text == "cached"
+
+    # Pin two seeds by clicking their cells: style mixing and the interpolation strip appear.
+    grid = browser.find_element(By.ID, "grid")
+    width = grid.size["width"]
+    for col in (1, 5):
+        x = int((col + 0.5) * width / 8 - width / 2)
+        webdriver.ActionChains(browser).move_to_element_with_offset(grid, x, 0).click().perform()
+    wait_for(browser, "document.querySelectorAll('#pins .pin').length === 2", "two pinned seeds")
+    pins = browser.execute_script("return [...document.querySelectorAll('#pins .pin')].map(p => p.textContent)")
+    assert [p.split()[0] for p in pins] == ["1", "5"]
+    wait_for(browser, "(document.getElementById('mix').dataset.url || '').includes('rows=1%2C5')", "style mixing")
+    wait_for(browser, "(document.getElementById('strip').dataset.url || '').includes('seeds=1%2C5')", "the strip")
+    assert browser.find_element(By.ID, "gen-error").get_attribute("hidden") is not None
+    assert "download=1" in browser.find_element(By.ID, "grid-dl").get_attribute("href")
+
+
+def test_traversal_url_is_refused(server, browser):
+    # Chromium folds %2e%2e into '..' and resolves it (the request becomes /etc/passwd); encoded
+    # slashes reach /files/ as one path with '..' in it. Both must be refused.
+    browser.get(server + "files/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd")
+    body = browser.find_element("tag name", "body").text
+    assert "not found" in body and "root:" not in body
+    status = browser.execute_async_script(
+        "const done = arguments[0]; fetch('/files/..%2f..%2f..%2f..%2fetc%2fpasswd').then(r => done(r.status));")
+    assert status == 404
+
+
+def test_page_logs_no_errors(server, browser):
+    browser.get(server + "#runs")
+    browser.get_log("browser")  # drop what earlier tests logged (the refused traversal above)
+    browser.refresh()
+    wait_for(browser, "document.querySelectorAll('.pane .chart polyline').length", "curves")
+    wait_for(browser, "(i => i && i.complete && i.naturalWidth > 0)(document.querySelector('.pane img[alt=\"augmented "
+                      "reals\"]'))", "what D sees")
+    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not severe, severe
