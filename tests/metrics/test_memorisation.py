@@ -83,3 +83,34 @@ def test_memorisation_metric_through_compute_metrics(tmp_path, detector, monkeyp
     fresh = evaluate.compute_metrics(G, pool, evaluate.parse_metrics("mem1k"), batch_size=16, progress=False,
                                      train_dataset=train)["mem1k"]
     assert fresh["mem1k_copies_px"] < 0.5 and fresh["mem1k_dist_px"] > 0.5
+
+
+def test_metrics_cli_measures_memorisation_on_the_snapshots_subset(tmp_path, detector, run_cli, mx, monkeypatch):
+    import dataclasses
+    import json
+
+    from adagan.config import TrainConfig
+    from adagan.io import save_networks
+
+    monkeypatch.setattr(evaluate, "load_detector", lambda kind, device: detector)
+    real_parse = evaluate.parse_metrics
+    monkeypatch.setattr(evaluate, "parse_metrics",
+                        lambda names: [evaluate.MetricSpec(s.name, s.kind, 24) for s in real_parse(names)])
+    data = str(mx.write_images(tmp_path / "data", 30))
+    G = mx.tiny_generator()
+    snap = tmp_path / "network-snapshot-000004.safetensors"
+    save_networks(snap, G_ema=G, config=dataclasses.replace(TrainConfig(), data=data, subset=10, seed=4))
+
+    def expected(train):
+        return evaluate.compute_metrics(G, ImageDataset(data), evaluate.parse_metrics("mem1k"), batch_size=8,
+                                        progress=False, train_dataset=train)["mem1k"]
+
+    def cli(*extra):
+        code, out, err = run_cli("metrics", "--network", snap, "--data", data, "--metrics", "mem1k", *extra)
+        assert code == 0, err
+        return json.loads((tmp_path / "metric-mem1k.jsonl").read_text().splitlines()[-1])["results"]
+
+    # By default the snapshot's own training subset (its config: --subset 10 --seed 4); --subset overrides it.
+    assert cli() == pytest.approx(expected(ImageDataset(data, subset=10, seed=4)))
+    assert cli("--subset", "30") == pytest.approx(expected(ImageDataset(data)))
+    assert expected(ImageDataset(data)) != pytest.approx(expected(ImageDataset(data, subset=10, seed=4)))
