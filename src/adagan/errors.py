@@ -23,3 +23,7 @@ class DatasetError(AdaganError):
 
 class WeightsError(AdaganError):
     """Detector weights (Inception, LPIPS) are missing or wrong."""
+
+
+class TrainingDiverged(AdaganError):
+    """Losses stayed non-finite for several ticks; the last good training state is kept."""

@@ -1,7 +1,8 @@
 """Fused bias + activation + gain + clamp, the per-layer epilogue of StyleGAN2.
 
 y = clamp(act(x + b) * gain, -clamp, clamp). `gain=None` uses the activation's
-default gain (sqrt(2) for (leaky) ReLU: it keeps unit variance, SPEC §1).
+default gain (sqrt(2) for (leaky) ReLU: it keeps unit variance, He et al. 2015 §2.2, the constant
+behind the equalized learning rate of Karras et al. 2018 §4.1).
 `bias_act_ref` spells the same thing out elementwise for the tests.
 """
 

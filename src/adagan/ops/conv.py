@@ -5,7 +5,7 @@ efficient order: for up=2 a stride-2 transposed convolution followed by the
 FIR filter; for down=2 the FIR filter followed by a stride-2 convolution
 (1x1 kernels: filter-and-decimate, then the 1x1 conv).
 
-`modulated_conv2d` (StyleGAN2 §2.2, SPEC §1): w'_ijk = s_i * w_ijk, then
+`modulated_conv2d` (StyleGAN2 §2.2, Equations 1 and 3): w'_ijk = s_i * w_ijk, then
 demodulation w''_ijk = w'_ijk / sqrt(sum_ik w'_ijk^2 + 1e-8). Two equivalent
 executions: fused (per-sample weights, one grouped conv) and non-fused (scale
 the input by s, shared conv, scale the output by the demodulation coefficient).

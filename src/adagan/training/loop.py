@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from adagan.config import LossConfig, OptimConfig, TrainConfig, to_json
-from adagan.errors import AdaganError, ConfigError
+from adagan.errors import AdaganError, ConfigError, TrainingDiverged
 from adagan.io import save_networks
 from adagan.networks import Discriminator, Generator
 from adagan.training import checkpoint, stats
@@ -46,10 +46,6 @@ REDUCED_STATS = [
     "Loss/signs/real", "Loss/signs/fake", "Loss/r1_penalty", "Loss/pl_penalty",
 ]
 DIVERGENCE_TICKS = 3  # non-finite losses this many ticks in a row stop the run
-
-
-class TrainingDiverged(AdaganError):
-    pass
 
 
 @dataclass
