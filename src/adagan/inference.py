@@ -270,14 +270,13 @@ def _lpips_input(img: torch.Tensor) -> torch.Tensor:
 def project(G, target: np.ndarray | torch.Tensor, *, steps: int = 1000, lpips, device=None,
             w_avg_samples: int = 10000, initial_lr: float = 0.1, initial_noise_factor: float = 0.05,
             lr_rampdown_length: float = 0.25, lr_rampup_length: float = 0.05, noise_ramp_length: float = 0.75,
-            regularize_noise_weight: float = 1e5, seed: int = 0, progress: bool = False,
-            return_noise: bool = False):
+            regularize_noise_weight: float = 1e5, seed: int = 0, progress: bool = False):
     """Find the w whose image matches `target` (uint8 [C, H, W], C = G.img_channels, H = W = G's resolution).
 
     lpips: a module with `features(float [N, 3, H, W] in 0..255) -> [N, F]` whose squared L2 distance
     is the perceptual distance (adagan.metrics.lpips.LPIPSVGG16).
-    Returns (w_steps [steps, num_ws, w_dim] on CPU, losses [steps] as a list of floats); with
-    return_noise also the optimised noise maps {buffer name: [H, W]}. G itself is not modified.
+    Returns (w_steps [steps, num_ws, w_dim] on CPU, losses [steps] as a list of floats). G itself is not
+    modified.
     """
     if steps < 1:
         raise ConfigError("projection needs at least 1 step")
@@ -345,10 +344,7 @@ def project(G, target: np.ndarray | torch.Tensor, *, steps: int = 1000, lpips, d
                 buf -= buf.mean()
                 buf *= buf.square().mean().rsqrt()
 
-    w_steps = torch.stack(w_steps)
-    if return_noise:
-        return w_steps, losses, {k: v.detach().cpu() for k, v in noise_bufs.items()}
-    return w_steps, losses
+    return torch.stack(w_steps), losses
 
 
 # -- files -------------------------------------------------------------------------------------------

@@ -8,8 +8,6 @@ import torch
 from adagan.data import ImageDataset
 from adagan.errors import ConfigError
 from adagan.metrics import (
-    compute_fid,
-    compute_kid,
     fid_from_features,
     frechet_distance,
     kid_from_features,
@@ -103,16 +101,23 @@ def folder_ds(tmp_path, mx):
     return ImageDataset(mx.write_images(tmp_path / "real", 40, seed=0))
 
 
+def _features(gen, dataset, num_gen, detector, batch_size):
+    """(real, generated) detector features: the whole dataset and num_gen generated samples."""
+    return (dataset_features(dataset, detector, batch_size=batch_size, progress=False),
+            generated_features(gen, num_gen, detector, batch_size=batch_size, progress=False))
+
+
 def test_identical_images_give_zero_fid(folder_ds, detector):
     gen = lambda idx: folder_ds.get_batch(idx)[0]
-    fid = compute_fid(gen, folder_ds, len(folder_ds), detector, batch_size=7, progress=False)
+    fid = fid_from_features(*_features(gen, folder_ds, len(folder_ds), detector, batch_size=7))
     assert abs(fid) < 1e-6
 
 
 def test_pipeline_matches_direct_features(folder_ds, detector, mx):
     G = mx.tiny_generator()
     gen = generator_fn(G, seed=1)
-    fid = compute_fid(gen, folder_ds, 30, detector, batch_size=8, progress=False)
+    feats = _features(gen, folder_ds, 30, detector, batch_size=8)
+    fid = fid_from_features(*feats)
     with torch.no_grad():
         real = detector(folder_ds.get_batch(range(len(folder_ds)))[0]).numpy()
         from adagan.metrics.stats import sample_latents
@@ -120,7 +125,7 @@ def test_pipeline_matches_direct_features(folder_ds, detector, mx):
         (z,), c = sample_latents(np.arange(30), G.z_dim, seed=1)
         fake = detector(to_uint8(G(z, c, noise_mode="const"))).numpy()
     assert fid == pytest.approx(reference_fid(real.astype(np.float64), fake.astype(np.float64)), rel=1e-3)
-    kid = compute_kid(gen, folder_ds, 30, detector, batch_size=8, progress=False)
+    kid = kid_from_features(*feats)
     assert kid == pytest.approx(kid_from_features(real, fake), rel=1e-4, abs=1e-7)
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from adagan.metrics.stats import GenFn, dataset_features, generated_features
-
 
 def feature_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean [D] and covariance [D, D] of features [N, D], in float64, the covariance divided by N
@@ -44,16 +42,3 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
 def fid_from_features(real: np.ndarray, gen: np.ndarray) -> float:
     return frechet_distance(*feature_stats(real), *feature_stats(gen))
 
-
-def compute_fid(gen_fn: GenFn, dataset, num_gen: int, detector, *, max_real: int | None = None,
-                batch_size: int = 32, device="cpu", rank: int = 0, world_size: int = 1,
-                progress: bool | None = None, use_cache: bool = True) -> float | None:
-    """FID of num_gen generated images against the dataset (all of it when max_real is None, no x-flips).
-
-    Returns the value on rank 0, None on other ranks.
-    """
-    real = dataset_features(dataset, detector, max_items=max_real, batch_size=batch_size, rank=rank,
-                            world_size=world_size, device=device, progress=progress, use_cache=use_cache)
-    gen = generated_features(gen_fn, num_gen, detector, batch_size=batch_size, rank=rank, world_size=world_size,
-                             device=device, progress=progress)
-    return fid_from_features(real, gen) if rank == 0 else None

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from adagan.metrics.stats import GenFn, dataset_features, generated_features
-
 
 def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     """Unbiased MMD^2 of two equal-size sets [m, d] with the cubic polynomial kernel."""
@@ -34,16 +32,3 @@ def kid_from_features(real: np.ndarray, gen: np.ndarray, *, num_subsets: int = 1
         t += mmd2_unbiased(x, y)
     return t / num_subsets
 
-
-def compute_kid(gen_fn: GenFn, dataset, num_gen: int, detector, *, max_real: int | None = None,
-                num_subsets: int = 100, max_subset_size: int = 1000, batch_size: int = 32, device="cpu",
-                rank: int = 0, world_size: int = 1, progress: bool | None = None,
-                use_cache: bool = True) -> float | None:
-    """KID of num_gen generated images against the dataset (all of it by default); None on ranks != 0."""
-    real = dataset_features(dataset, detector, max_items=max_real, batch_size=batch_size, rank=rank,
-                            world_size=world_size, device=device, progress=progress, use_cache=use_cache)
-    gen = generated_features(gen_fn, num_gen, detector, batch_size=batch_size, rank=rank, world_size=world_size,
-                             device=device, progress=progress)
-    if rank != 0:
-        return None
-    return kid_from_features(real, gen, num_subsets=num_subsets, max_subset_size=max_subset_size)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import pickle
 import subprocess
@@ -400,7 +399,3 @@ def register_file(path: str | os.PathLike, *, log=print) -> tuple[str, Path]:
     verify(INCEPTION, dest)
     log(f"{INCEPTION} ({kind}): {dest}")
     return INCEPTION, dest
-
-
-def describe(rows: list[dict]) -> str:
-    return json.dumps(rows, indent=2)

@@ -33,24 +33,19 @@ class DiscriminatorBlock(nn.Module):
 
     def __init__(self, in_channels: int, tmp_channels: int, out_channels: int, resolution: int,
                  img_channels: int, architecture: str = "resnet", use_fp16: bool = False,
-                 conv_clamp: float | None = None, channels_last: bool = False):
+                 conv_clamp: float | None = None):
         super().__init__()
         assert architecture in ARCHITECTURES, architecture
         self.in_channels, self.resolution, self.architecture = in_channels, resolution, architecture
         self.use_fp16 = use_fp16
-        self.channels_last = use_fp16 and channels_last
-        cl = self.channels_last
         if architecture == "skip":
             self.register_buffer("resample_filter", setup_filter(FIR), persistent=False)
         if in_channels == 0 or architecture == "skip":
-            self.fromrgb = Conv2dLayer(img_channels, tmp_channels, 1, activation="lrelu", conv_clamp=conv_clamp,
-                                       channels_last=cl)
-        self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, 3, activation="lrelu", conv_clamp=conv_clamp,
-                                 channels_last=cl)
-        self.conv1 = Conv2dLayer(tmp_channels, out_channels, 3, activation="lrelu", down=2,
-                                 conv_clamp=conv_clamp, channels_last=cl)
+            self.fromrgb = Conv2dLayer(img_channels, tmp_channels, 1, activation="lrelu", conv_clamp=conv_clamp)
+        self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, 3, activation="lrelu", conv_clamp=conv_clamp)
+        self.conv1 = Conv2dLayer(tmp_channels, out_channels, 3, activation="lrelu", down=2, conv_clamp=conv_clamp)
         if architecture == "resnet":
-            self.skip = Conv2dLayer(tmp_channels, out_channels, 1, bias=False, down=2, channels_last=cl)
+            self.skip = Conv2dLayer(tmp_channels, out_channels, 1, bias=False, down=2)
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None,
                 force_fp32: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -58,11 +53,10 @@ class DiscriminatorBlock(nn.Module):
         device = (img if x is None else x).device
         use_fp16 = self.use_fp16 and not force_fp32 and device.type == "cuda"
         dtype = torch.float16 if use_fp16 else torch.float32
-        memory_format = torch.channels_last if (self.channels_last and use_fp16) else torch.contiguous_format
         if x is not None:
-            x = x.to(dtype=dtype, memory_format=memory_format)
+            x = x.to(dtype=dtype, memory_format=torch.contiguous_format)
         if self.in_channels == 0 or self.architecture == "skip":
-            img = img.to(dtype=dtype, memory_format=memory_format)
+            img = img.to(dtype=dtype, memory_format=torch.contiguous_format)
             y = self.fromrgb(img)
             x = y if x is None else x + y
             img = downsample2d(img, self.resample_filter) if self.architecture == "skip" else None
@@ -111,7 +105,7 @@ class DiscriminatorEpilogue(nn.Module):
 class Discriminator(nn.Module):
     """D(img, c) -> logits [N, 1]."""
 
-    def __init__(self, cfg: DiscriminatorConfig, channels_last: bool = False):
+    def __init__(self, cfg: DiscriminatorConfig):
         super().__init__()
         if cfg.architecture not in ARCHITECTURES:
             raise ConfigError(f"D architecture must be one of {ARCHITECTURES}, got {cfg.architecture!r}")
@@ -125,7 +119,7 @@ class Discriminator(nn.Module):
             block = DiscriminatorBlock(in_ch, ch(res), ch(res // 2), res, cfg.img_channels,
                                        architecture=cfg.architecture,
                                        use_fp16=cfg.num_fp16_res > 0 and res >= fp16_res,
-                                       conv_clamp=cfg.conv_clamp, channels_last=channels_last)
+                                       conv_clamp=cfg.conv_clamp)
             setattr(self, f"b{res}", block)
         cmap_dim = cfg.cmap_dim if cfg.c_dim else 0
         if cfg.c_dim:

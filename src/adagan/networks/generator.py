@@ -102,7 +102,7 @@ class SynthesisLayer(nn.Module):
     """Modulated 3x3 conv (optionally 2x upsampling) + noise + bias + lrelu + clamp."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, up: int = 1,
-                 conv_clamp: float | None = None, kernel_size: int = 3, channels_last: bool = False):
+                 conv_clamp: float | None = None, kernel_size: int = 3):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.resolution, self.up = resolution, up
@@ -110,9 +110,7 @@ class SynthesisLayer(nn.Module):
         self.padding = kernel_size // 2
         self.register_buffer("resample_filter", setup_filter(FIR), persistent=False)
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.weight = nn.Parameter(
-            torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(memory_format=memory_format))
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
         self.register_buffer("noise_const", torch.randn([resolution, resolution]))
         self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
@@ -136,13 +134,11 @@ class SynthesisLayer(nn.Module):
 class ToRGBLayer(nn.Module):
     """1x1 modulated conv without demodulation (style scaled by 1/sqrt(in)), bias, no activation."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, conv_clamp: float | None = None,
-                 channels_last: bool = False):
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, conv_clamp: float | None = None):
         super().__init__()
         self.conv_clamp = conv_clamp
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 1, 1]).to(memory_format=memory_format))
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 1, 1]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
         self.weight_gain = 1 / math.sqrt(in_channels)
 
@@ -163,48 +159,42 @@ class SynthesisBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int,
                  is_last: bool = False, architecture: str = "skip", use_fp16: bool = False,
-                 conv_clamp: float | None = None, channels_last: bool = False):
+                 conv_clamp: float | None = None):
         super().__init__()
         assert architecture in ARCHITECTURES, architecture
         self.in_channels, self.resolution, self.architecture = in_channels, resolution, architecture
         self.is_last = is_last
         self.use_fp16 = use_fp16
-        self.channels_last = use_fp16 and channels_last
         self.register_buffer("resample_filter", setup_filter(FIR), persistent=False)
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
             self.num_conv = 1
         else:
-            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2, conv_clamp=conv_clamp,
-                                        channels_last=self.channels_last)
+            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2, conv_clamp=conv_clamp)
             self.num_conv = 2
-        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp,
-                                    channels_last=self.channels_last)
+        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp)
         self.num_torgb = 0
         if is_last or architecture == "skip":
-            self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp,
-                                    channels_last=self.channels_last)
+            self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
             self.num_torgb = 1
         if in_channels != 0 and architecture == "resnet":
             # Linear, no bias and no clamp, like the discriminator's resnet skip.
-            self.skip = Conv2dLayer(in_channels, out_channels, 1, bias=False, up=2,
-                                    channels_last=self.channels_last)
+            self.skip = Conv2dLayer(in_channels, out_channels, 1, bias=False, up=2)
 
     def forward(self, x, img, ws, noise_mode="random", force_fp32=False, fused_modconv=None):
         # ws: [N, num_conv + num_torgb, w_dim]
         use_fp16 = self.use_fp16 and not force_fp32 and ws.device.type == "cuda"
         dtype = torch.float16 if use_fp16 else torch.float32
-        memory_format = torch.channels_last if (self.channels_last and use_fp16) else torch.contiguous_format
         if fused_modconv is None:
             # Grouped convs are fast for inference; shared-weight convs train faster.
             fused_modconv = (not self.training) and (dtype == torch.float32 or ws.shape[0] == 1)
         w_iter = iter(ws.unbind(dim=1))
         if self.in_channels == 0:
-            x = self.const.to(dtype=dtype, memory_format=memory_format)
+            x = self.const.to(dtype=dtype, memory_format=torch.contiguous_format)
             x = x.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
             x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused_modconv=fused_modconv)
         elif self.architecture == "resnet":
-            x = x.to(dtype=dtype, memory_format=memory_format)
+            x = x.to(dtype=dtype, memory_format=torch.contiguous_format)
             # Both paths scaled by sqrt(0.5) so the sum keeps unit variance.
             y = self.skip(x, gain=math.sqrt(0.5))
             x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused_modconv=fused_modconv)
@@ -212,7 +202,7 @@ class SynthesisBlock(nn.Module):
                            gain=math.sqrt(0.5))
             x = y + x
         else:
-            x = x.to(dtype=dtype, memory_format=memory_format)
+            x = x.to(dtype=dtype, memory_format=torch.contiguous_format)
             x = self.conv0(x, next(w_iter), noise_mode=noise_mode, fused_modconv=fused_modconv)
             x = self.conv1(x, next(w_iter), noise_mode=noise_mode, fused_modconv=fused_modconv)
         if img is not None:  # only "skip" carries an image between blocks
@@ -226,7 +216,7 @@ class SynthesisBlock(nn.Module):
 class SynthesisNetwork(nn.Module):
     def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 32768,
                  channel_max: int = 512, num_fp16_res: int = 4, conv_clamp: float | None = 256,
-                 architecture: str = "skip", channels_last: bool = False):
+                 architecture: str = "skip"):
         super().__init__()
         if architecture not in ARCHITECTURES:
             raise ConfigError(f"G architecture must be one of {ARCHITECTURES}, got {architecture!r}")
@@ -240,8 +230,7 @@ class SynthesisNetwork(nn.Module):
             out_ch = channels_at(res, channel_base, channel_max)
             use_fp16 = num_fp16_res > 0 and res >= fp16_res
             block = SynthesisBlock(in_ch, out_ch, w_dim, res, img_channels, is_last=res == img_resolution,
-                                   architecture=architecture, use_fp16=use_fp16, conv_clamp=conv_clamp,
-                                   channels_last=channels_last)
+                                   architecture=architecture, use_fp16=use_fp16, conv_clamp=conv_clamp)
             self.num_ws += block.num_conv
             if res == img_resolution:
                 self.num_ws += block.num_torgb

@@ -49,8 +49,7 @@ class Conv2dLayer(nn.Module):
     """Conv with optional 2x FIR up/downsampling, bias, activation, gain and clamp."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
-                 activation: str = "linear", up: int = 1, down: int = 1, conv_clamp: float | None = None,
-                 channels_last: bool = False):
+                 activation: str = "linear", up: int = 1, down: int = 1, conv_clamp: float | None = None):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.activation = activation
@@ -59,9 +58,7 @@ class Conv2dLayer(nn.Module):
         self.padding = kernel_size // 2
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size**2)
         self.register_buffer("resample_filter", setup_filter(FIR), persistent=False)
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.weight = nn.Parameter(
-            torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(memory_format=memory_format))
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
         self.bias = nn.Parameter(torch.zeros([out_channels])) if bias else None
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:

@@ -20,7 +20,6 @@ from adagan.errors import CheckpointError
 from adagan.io import load_extra_tensors, load_networks, read_metadata, save_networks
 
 STATE_RE = re.compile(r"^training-state-(\d+)\.safetensors$")
-SNAPSHOT_RE = re.compile(r"^network-snapshot-(\d+)\.safetensors$")
 
 
 def state_path(run_dir: Path, cur_nimg: int) -> Path:
@@ -38,13 +37,6 @@ def list_states(run_dir: Path) -> list[Path]:
         return []
     found = [(int(m.group(1)), p) for p in run_dir.iterdir() if (m := STATE_RE.match(p.name))]
     return [p for _, p in sorted(found)]
-
-
-def latest_snapshot(run_dir: Path) -> Path | None:
-    run_dir = Path(run_dir)
-    found = sorted((int(m.group(1)), p) for p in run_dir.glob("network-snapshot-*.safetensors")
-                   if (m := SNAPSHOT_RE.match(p.name)))
-    return found[-1][1] if found else None
 
 
 def _flatten_optimizer(name: str, opt: torch.optim.Optimizer) -> tuple[dict, list]:
