@@ -26,6 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from adagan.errors import ConfigError
+from adagan.networks.generator import check_noise_mode
+from adagan.ops.image import make_grid
+from adagan.ops.image import to_uint8 as _to_uint8
 
 # -- inputs ------------------------------------------------------------------------------------------
 
@@ -84,11 +87,6 @@ def make_labels(G, class_idx: int | None, n: int, device) -> torch.Tensor | None
     return c
 
 
-def _check_noise_mode(noise_mode: str) -> None:
-    if noise_mode not in ("const", "random", "none"):
-        raise ConfigError(f"noise mode must be const, random or none, got {noise_mode!r}")
-
-
 def _device_of(G) -> torch.device:
     return next(G.parameters()).device
 
@@ -104,9 +102,8 @@ def load_generator(path: str | os.PathLike, device=None):
 
 
 def to_uint8(img: torch.Tensor) -> np.ndarray:
-    """float [N, C, H, W] in [-1, 1] -> uint8 [N, H, W, C] (round to nearest, clipped)."""
-    x = (img.detach().to(torch.float32) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
+    """float [N, C, H, W] in [-1, 1] -> uint8 [N, H, W, C] numpy, the file layout (ops.image.to_uint8)."""
+    return _to_uint8(img).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def seeds_to_ws(G, seeds, *, c=None, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
@@ -133,7 +130,7 @@ def synthesize(G, ws: torch.Tensor, *, noise_mode: str = "const", batch: int = 3
     noise_mode 'random' draws fresh noise from a torch generator seeded with `seed` per batch, so a
     command repeats exactly, but the noise then depends on the batch layout.
     """
-    _check_noise_mode(noise_mode)
+    check_noise_mode(noise_mode)
     device = _device_of(G)
     chunks = range(0, ws.shape[0], batch)
     if progress:
@@ -348,18 +345,6 @@ def project(G, target: np.ndarray | torch.Tensor, *, steps: int = 1000, lpips, d
 
 
 # -- files -------------------------------------------------------------------------------------------
-
-
-def make_grid(images: np.ndarray, cols: int | None = None) -> np.ndarray:
-    """uint8 [N, H, W, C] -> one uint8 [rows*H, cols*W, C] image (cols default: ceil(sqrt(N)))."""
-    n, H, W, C = images.shape
-    cols = cols or math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    grid = np.zeros([rows * H, cols * W, C], dtype=np.uint8)
-    for i, img in enumerate(images):
-        r, c = divmod(i, cols)
-        grid[r * H: (r + 1) * H, c * W: (c + 1) * W] = img
-    return grid
 
 
 def to_pil(img: np.ndarray):

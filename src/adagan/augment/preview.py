@@ -8,31 +8,25 @@ import torch
 from PIL import Image, ImageDraw
 
 from adagan.augment.pipeline import AUGPIPES, GROUPS, AugmentPipe
+from adagan.ops.image import make_grid, to_uint8
 
 SHEET_QUANTILES = (0.02, 0.16, 0.5, 0.84, 0.98)
 
 
-def to_uint8_hwc(images: torch.Tensor) -> np.ndarray:
-    """NCHW floats in [-1, 1] -> NHWC uint8 (1 channel -> grey, 4 -> composited on white)."""
-    x = ((images.detach().float().cpu() + 1) * 127.5).clamp(0, 255)
+def to_rgb_uint8(images: torch.Tensor) -> np.ndarray:
+    """NCHW floats in [-1, 1] -> NHWC uint8 RGB (1 channel -> grey, 4 -> composited on white)."""
+    x = images.detach().float().cpu().clamp(-1, 1)
     if x.shape[1] == 4:
-        rgb, a = x[:, :3], x[:, 3:] / 255
-        x = rgb * a + 255 * (1 - a)
+        alpha = (x[:, 3:] + 1) / 2
+        x = x[:, :3] * alpha + (1 - alpha)  # white is +1
     if x.shape[1] == 1:
         x = x.repeat(1, 3, 1, 1)
-    return x.round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return to_uint8(x).permute(0, 2, 3, 1).numpy()
 
 
 def tile(rows: list[np.ndarray], pad: int = 2) -> Image.Image:
-    """rows: lists of NHWC uint8 arrays of the same size -> one white-separated grid image."""
-    h, w = rows[0].shape[1:3]
-    cols = max(len(r) for r in rows)
-    canvas = np.full([len(rows) * (h + pad) + pad, cols * (w + pad) + pad, 3], 255, np.uint8)
-    for i, row in enumerate(rows):
-        for j, img in enumerate(row):
-            y, x = pad + i * (h + pad), pad + j * (w + pad)
-            canvas[y:y + h, x:x + w] = img
-    return Image.fromarray(canvas)
+    """rows: NHWC uint8 arrays of the same size and length -> one white-separated grid image."""
+    return Image.fromarray(make_grid(np.concatenate(rows), cols=len(rows[0]), pad=pad, fill=255))
 
 
 def augment_grid(reals: torch.Tensor, augpipe: str, p: float, rows: int = 4, seed: int = 0) -> Image.Image:
@@ -40,10 +34,10 @@ def augment_grid(reals: torch.Tensor, augpipe: str, p: float, rows: int = 4, see
     pipe = AugmentPipe(augpipe).to(reals.device)
     pipe.p.fill_(p)
     torch.manual_seed(seed)
-    out = [to_uint8_hwc(reals)]
+    out = [to_rgb_uint8(reals)]
     with torch.no_grad():
         for _ in range(rows):
-            out.append(to_uint8_hwc(pipe(reals)))
+            out.append(to_rgb_uint8(pipe(reals)))
     return tile(out)
 
 
@@ -59,11 +53,11 @@ def transform_sheet(image: torch.Tensor, augpipe: str, quantiles=SHEET_QUANTILES
     rows, labels = [], []
     with torch.no_grad():
         for name in names:
-            row = [to_uint8_hwc(image)[0]]
+            row = [to_rgb_uint8(image)[0]]
             for q in quantiles:
                 pipe = AugmentPipe(None, debug_percentile=q, **{name: 1}).to(image.device)
                 pipe.p.fill_(1.0)
-                row.append(to_uint8_hwc(pipe(image))[0])
+                row.append(to_rgb_uint8(pipe(image))[0])
             rows.append(np.stack(row))
             labels.append(name)
     grid = tile(rows)

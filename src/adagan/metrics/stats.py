@@ -22,6 +22,7 @@ import torch
 
 from adagan.cache import cache_dir
 from adagan.metrics.features import extract_features
+from adagan.ops.image import to_uint8
 
 GenFn = Callable[[np.ndarray], torch.Tensor]  # sample indices -> uint8 images [N, C, H, W]
 
@@ -67,11 +68,6 @@ def broadcast_object(obj, *, world_size: int, src: int = 0):
 
 
 # ---- generated images -------------------------------------------------------------------------------------
-
-
-def to_uint8(img: torch.Tensor) -> torch.Tensor:
-    """float NCHW in [-1, 1] -> uint8 (the usual StyleGAN rounding)."""
-    return (img * 127.5 + 128).clamp(0, 255).to(torch.uint8)
 
 
 def sample_latents(indices: np.ndarray, z_dim: int, *, seed: int = 0, dataset=None, c_dim: int = 0,

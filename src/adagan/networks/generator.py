@@ -40,9 +40,10 @@ def fp16_resolution(img_resolution: int, num_fp16_res: int) -> int:
     return max(2 ** (int(np.log2(img_resolution)) + 1 - num_fp16_res), 8)
 
 
-def _check_noise_mode(noise_mode: str) -> None:
+def check_noise_mode(noise_mode: str) -> None:
+    """ConfigError (a ValueError) unless noise_mode is one of NOISE_MODES."""
     if noise_mode not in NOISE_MODES:
-        raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        raise ConfigError(f"noise_mode must be one of {', '.join(NOISE_MODES)}, got {noise_mode!r}")
 
 
 class MappingNetwork(nn.Module):
@@ -239,7 +240,7 @@ class SynthesisNetwork(nn.Module):
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "random", force_fp32: bool = False,
                 fused_modconv: bool | None = None) -> torch.Tensor:
-        _check_noise_mode(noise_mode)
+        check_noise_mode(noise_mode)
         assert ws.ndim == 3 and ws.shape[1:] == (self.num_ws, self.w_dim), \
             f"ws must be [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}"  # [NWC]
         ws = ws.to(torch.float32)

@@ -28,6 +28,7 @@ from adagan.config import LossConfig, OptimConfig, TrainConfig, to_json
 from adagan.errors import AdaganError, ConfigError, TrainingDiverged
 from adagan.io import save_networks
 from adagan.networks import Discriminator, Generator
+from adagan.ops.image import make_grid, to_uint8
 from adagan.training import checkpoint, stats
 from adagan.training.distributed import (
     Context,
@@ -154,14 +155,9 @@ def to_float_images(img_uint8: torch.Tensor, device) -> torch.Tensor:
 def save_image_grid(images: torch.Tensor, path: Path, grid: tuple[int, int]) -> None:
     """images: float [N, C, H, W] in [-1, 1] -> a PNG grid of grid=(cols, rows)."""
     gw, gh = grid
-    img = (images.detach().float().cpu() * 127.5 + 128).clamp(0, 255).to(torch.uint8).numpy()
-    N, C, H, W = img.shape
-    img = img[: gw * gh]
-    if img.shape[0] < gw * gh:
-        img = np.concatenate([img, np.zeros([gw * gh - img.shape[0], C, H, W], np.uint8)])
-    img = img.reshape(gh, gw, C, H, W).transpose(0, 3, 1, 4, 2).reshape(gh * H, gw * W, C)
-    mode = {1: "L", 3: "RGB", 4: "RGBA"}[C]
-    pil = Image.fromarray(img[:, :, 0] if C == 1 else img, mode)
+    img = make_grid(to_uint8(images).permute(0, 2, 3, 1).cpu().numpy(), cols=gw, rows=gh)
+    C = img.shape[2]
+    pil = Image.fromarray(img[:, :, 0] if C == 1 else img, {1: "L", 3: "RGB", 4: "RGBA"}[C])
     tmp = path.with_name(f".{path.name}.tmp")
     pil.save(tmp, format="PNG")
     os.replace(tmp, path)
