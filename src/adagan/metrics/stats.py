@@ -2,8 +2,9 @@
 
 Sample i of a metric is drawn from `np.random.default_rng([seed, i])` (its z and, for a conditional
 G, the dataset index whose label it uses), so the generated set is the same whatever the batch
-size or the number of ranks. Ranks take contiguous slices of the indices; features are gathered
-with torch.distributed only when world_size > 1 and a process group is initialised.
+size or the number of ranks. Ranks take contiguous slices of the indices; features are gathered over
+the `Collectives` a training worker lends (`use_collectives`), so this package never imports
+torch.distributed.
 
 Real-image features are cached in `<cache>/metrics/` under a key made of the dataset's content
 hash, the detector's `cache_id` and the options (number of images; no x-flips), written
@@ -15,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -27,11 +30,35 @@ from adagan.ops.image import to_uint8
 GenFn = Callable[[np.ndarray], torch.Tensor]  # sample indices -> uint8 images [N, C, H, W]
 
 
-# ---- distributed helpers ----------------------------------------------------------------------------------
+# ---- processes ---------------------------------------------------------------------------------------------
 
 
-def _distributed(world_size: int) -> bool:
-    return world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized()
+class Collectives(Protocol):
+    """The two collectives the metrics need from a process group.
+
+    Metrics may not import training (docs/code.md) and only training/distributed.py touches
+    torch.distributed, so the metrics declare this interface and the training worker lends them
+    its implementation (`training.distributed.Collectives`) for one evaluation, `use_collectives`.
+    Without one, each rank works alone: gather_rows returns its own rows.
+    """
+
+    def all_gather(self, tensor: torch.Tensor) -> list[torch.Tensor]: ...
+
+    def broadcast_object(self, obj, src: int = 0): ...
+
+
+_collectives: Collectives | None = None
+
+
+@contextmanager
+def use_collectives(collectives: Collectives | None):
+    """Let the metrics inside this block gather over `collectives` (None: every rank alone)."""
+    global _collectives
+    previous, _collectives = _collectives, collectives
+    try:
+        yield
+    finally:
+        _collectives = previous
 
 
 def shard(n: int, rank: int, world_size: int) -> np.ndarray:
@@ -47,24 +74,21 @@ def _comm_device(device) -> torch.device:
 
 def gather_rows(part: np.ndarray, n: int, *, rank: int, world_size: int, device) -> np.ndarray:
     """Concatenate each rank's rows of shard(n, r, world_size) into [n, D] (on every rank)."""
-    if not _distributed(world_size):
+    if world_size <= 1 or _collectives is None:
         return part
     dev = _comm_device(device)
     counts = [len(shard(n, r, world_size)) for r in range(world_size)]
     width = part.shape[1]
     buf = torch.zeros([max(counts), width], dtype=torch.float32, device=dev)
     buf[: part.shape[0]] = torch.from_numpy(part).to(dev)
-    out = [torch.empty_like(buf) for _ in range(world_size)]
-    torch.distributed.all_gather(out, buf)
+    out = _collectives.all_gather(buf)
     return np.concatenate([o[:c].cpu().numpy() for o, c in zip(out, counts, strict=True)])
 
 
 def broadcast_object(obj, *, world_size: int, src: int = 0):
-    if not _distributed(world_size):
+    if world_size <= 1 or _collectives is None:
         return obj
-    box = [obj]
-    torch.distributed.broadcast_object_list(box, src=src)
-    return box[0]
+    return _collectives.broadcast_object(obj, src=src)
 
 
 # ---- generated images -------------------------------------------------------------------------------------

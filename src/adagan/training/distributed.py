@@ -158,3 +158,20 @@ def check_in_sync(ctx: Context, *nets: torch.nn.Module) -> None:
     if not torch.equal(lo, hi):
         raise AdaganError(f"processes are out of sync (weight checksums {lo.tolist()} vs {hi.tolist()}); "
                           "this is a bug, please report it")
+
+
+class Collectives:
+    """torch.distributed behind the interface the metrics declare (adagan.metrics.stats.Collectives)."""
+
+    def __init__(self, ctx: Context):
+        self.world_size = ctx.world_size
+
+    def all_gather(self, tensor: torch.Tensor) -> list[torch.Tensor]:
+        out = [torch.empty_like(tensor) for _ in range(self.world_size)]
+        dist.all_gather(out, tensor)
+        return out
+
+    def broadcast_object(self, obj, src: int = 0):
+        box = [obj]
+        dist.broadcast_object_list(box, src=src)
+        return box[0]

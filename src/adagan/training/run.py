@@ -93,11 +93,15 @@ def _worker(ctx: distributed.Context, spec: RunSpec) -> None:
 
 def _metrics_fn(ctx: distributed.Context, cfg: TrainConfig, spec: RunSpec):
     from adagan.metrics import evaluate_snapshot
+    from adagan.metrics.stats import use_collectives
+
+    collectives = distributed.Collectives(ctx) if ctx.distributed else None
 
     def run(snapshot_path, G_ema):
-        return evaluate_snapshot(snapshot_path, G_ema, metrics=list(cfg.metrics), data=spec.data,
-                                 resolution=spec.resolution, device=ctx.device, rank=ctx.rank,
-                                 world_size=ctx.world_size, subset=cfg.subset, seed=cfg.seed)
+        with use_collectives(collectives):
+            return evaluate_snapshot(snapshot_path, G_ema, metrics=list(cfg.metrics), data=spec.data,
+                                     resolution=spec.resolution, device=ctx.device, rank=ctx.rank,
+                                     world_size=ctx.world_size, subset=cfg.subset, seed=cfg.seed)
 
     return run
 
