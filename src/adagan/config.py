@@ -78,19 +78,41 @@ class OptimConfig:
     eps: float = 1e-8
 
 
+# Augmentation choices (paper §2.3-3, appendix B). Each name is defined once, here; the CLI offers these
+# and the code that implements them (adagan.augment) imports them.
+AUGMENT_MODES = ("ada", "fixed", "noaug")  # adaptive p; p as given; no augmentation
+# --augpipe presets: letters name the transform groups of augment/pipeline.py (GROUPS): (b)lit, (g)eom,
+# (c)olor, (f)ilter, (n)oise, (c)utout.
+AUGPIPES: dict[str, tuple[str, ...]] = {
+    "blit": ("blit",), "geom": ("geom",), "color": ("color",), "filter": ("filter",), "noise": ("noise",),
+    "cutout": ("cutout",),
+    "bg": ("blit", "geom"),
+    "bgc": ("blit", "geom", "color"),
+    "bgcf": ("blit", "geom", "color", "filter"),
+    "bgcfn": ("blit", "geom", "color", "filter", "noise"),
+    "bgcfnc": ("blit", "geom", "color", "filter", "noise", "cutout"),
+}
+
+
+def check_choice(what: str, value, choices) -> None:
+    """ConfigError naming the valid choices unless value is one of them."""
+    if value not in choices:
+        raise ConfigError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
-    mode: str = "ada"  # "ada" (adaptive p), "fixed" (p as given) or "noaug"
+    mode: str = "ada"  # one of AUGMENT_MODES: "ada" (adaptive p), "fixed" (p as given) or "noaug"
     p: float = 0.0  # initial p for ada, the p for fixed
     target: float = 0.6  # r_t target
     interval: int = 4  # update p every N iterations
     ada_kimg: float = 500.0  # p can move 0 -> 1 in this many kimg of reals
-    augpipe: str = "bgc"
+    augpipe: str = "bgc"  # one of AUGPIPES
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    cfg: str = "auto"  # preset name this was resolved from
+    cfg: str = "auto"  # the preset this was resolved from (`preset`; official and CLI name: --cfg)
     G: GeneratorConfig = field(default_factory=GeneratorConfig)
     D: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -117,6 +139,11 @@ class TrainConfig:
     # Execution options (CUDA only; they do not change what is learned).
     amp_bf16: bool = False  # bf16 autocast around G and D
     channels_last: bool = False  # NHWC memory layout for the networks
+
+    @property
+    def preset(self) -> str:
+        """The preset name (stored as `cfg`, the official --cfg, so saved files keep their keys)."""
+        return self.cfg
 
 
 # --------------------------------------------------------------------------
@@ -197,21 +224,21 @@ def _check_resolution(resolution: int) -> None:
 
 
 def resolve(
-    cfg: str,
+    preset: str,
     resolution: int,
     img_channels: int = 3,
     c_dim: int = 0,
     gpus: int = 1,
 ) -> TrainConfig:
-    """The full training config of preset `cfg` for this data shape and GPU count."""
-    if cfg not in PRESETS:
-        raise ConfigError(f"unknown preset --cfg {cfg!r}; choose one of: {', '.join(PRESETS)}")
+    """The full training config of `preset` for this data shape and GPU count."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset --cfg {preset!r}; choose one of: {', '.join(PRESETS)}")
     _check_resolution(resolution)
     if img_channels not in (1, 3, 4):
         raise ConfigError(f"img_channels must be 1, 3 or 4, got {img_channels}")
     if gpus < 1:
         raise ConfigError(f"--gpus must be at least 1, got {gpus}")
-    spec = PRESETS[cfg] or _auto_spec(resolution, gpus)
+    spec = PRESETS[preset] or _auto_spec(resolution, gpus)
     # Per-GPU batch as in the reference setup; fewer GPUs accumulate gradients.
     batch_gpu = max(spec.batch // max(spec.ref_gpus, gpus), 1)
     channel_base = spec.channel_base or int(spec.fmaps * 32768)
@@ -226,7 +253,7 @@ def resolve(
         mbstd_group_size=spec.mbstd, num_fp16_res=spec.num_fp16_res, conv_clamp=spec.conv_clamp,
     )
     return TrainConfig(
-        cfg=cfg, G=G, D=D,
+        cfg=preset, G=G, D=D,
         loss=LossConfig(r1_gamma=spec.gamma, pl_weight=spec.pl_weight,
                         style_mixing_prob=spec.style_mixing_prob),
         optim=OptimConfig(lr_g=spec.lr, lr_d=spec.lr),

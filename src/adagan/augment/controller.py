@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 import torch
 
+from adagan.config import AUGMENT_MODES as MODES
+from adagan.config import check_choice
 from adagan.errors import ConfigError
-
-MODES = ("ada", "fixed", "noaug")
 
 
 class AdaController:
@@ -31,8 +31,7 @@ class AdaController:
 
     def __init__(self, augment_pipe, *, mode: str = "ada", target: float = 0.6, interval: int = 4,
                  ada_kimg: float = 500.0, batch: int = 32, p: float = 0.0):
-        if mode not in MODES:
-            raise ConfigError(f"unknown augmentation mode {mode!r}; choose one of {', '.join(MODES)}")
+        check_choice("augmentation mode", mode, MODES)
         if interval < 1 or ada_kimg <= 0 or batch < 1:
             raise ConfigError("ADA needs interval >= 1, ada_kimg > 0 and batch >= 1")
         if not 0 <= p:

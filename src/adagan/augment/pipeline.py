@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from adagan.config import AUGPIPES, check_choice
 from adagan.errors import ConfigError
 from adagan.ops import downsample2d, setup_filter, upsample2d
 
@@ -46,17 +47,6 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "cutout": ("cutout",),
 }
 TRANSFORMS: tuple[str, ...] = tuple(t for g in GROUPS.values() for t in g)
-
-# --augpipe presets: letters name the groups (b)lit, (g)eom, (c)olor, (f)ilter, (n)oise, (c)utout.
-AUGPIPES: dict[str, tuple[str, ...]] = {
-    "blit": ("blit",), "geom": ("geom",), "color": ("color",), "filter": ("filter",), "noise": ("noise",),
-    "cutout": ("cutout",),
-    "bg": ("blit", "geom"),
-    "bgc": ("blit", "geom", "color"),
-    "bgcf": ("blit", "geom", "color", "filter"),
-    "bgcfn": ("blit", "geom", "color", "filter", "noise"),
-    "bgcfnc": ("blit", "geom", "color", "filter", "noise", "cutout"),
-}
 
 # Default strengths (appendix B; the official code's defaults).
 STRENGTHS: dict[str, float] = {
@@ -207,7 +197,7 @@ class _Draws:
 class AugmentPipe(torch.nn.Module):
     """The ADA pipeline. `AugmentPipe(augpipe='bgc')`, or per-transform multipliers (`xflip=1, hue=0.5`).
 
-    augpipe: a preset from AUGPIPES (None = nothing enabled except the multipliers given).
+    augpipe: a preset from config.AUGPIPES (None = nothing enabled except the multipliers given).
     kwargs: probability multipliers by transform name (TRANSFORMS) and strengths (STRENGTHS keys).
     debug_percentile: draw every random parameter at this quantile and apply every enabled transform
       (for previews); None = random.
@@ -220,8 +210,7 @@ class AugmentPipe(torch.nn.Module):
         super().__init__()
         self.multipliers = {t: 0.0 for t in TRANSFORMS}
         if augpipe is not None:
-            if augpipe not in AUGPIPES:
-                raise ConfigError(f"unknown --augpipe {augpipe!r}; choose one of {', '.join(AUGPIPES)}")
+            check_choice("--augpipe", augpipe, AUGPIPES)
             for group in AUGPIPES[augpipe]:
                 for t in GROUPS[group]:
                     self.multipliers[t] = 1.0

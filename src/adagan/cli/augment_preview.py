@@ -4,6 +4,7 @@ from pathlib import Path
 
 import click
 
+from adagan.config import AUGPIPES, check_choice
 from adagan.errors import ConfigError
 
 CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
@@ -13,7 +14,7 @@ CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 @click.option("--data", default="builtin:twemoji", show_default=True, metavar="PATH|builtin:twemoji",
               help="Dataset zip or folder made by `adagan dataset`, or a built-in dataset.")
 @click.option("--augpipe", default="bgc", show_default=True,
-              help="Augmentation preset: blit, geom, color, filter, noise, cutout, bg, bgc, bgcf, bgcfn, bgcfnc.")
+              help=f"Augmentation preset: {', '.join(AUGPIPES)}.")
 @click.option("--p", "p", type=float, default=0.5, show_default=True, help="Augmentation probability.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("augment-preview.png"),
               show_default=True, help="Grid PNG: a row of reals, then augmented copies. The per-transform "
@@ -31,12 +32,11 @@ def cli(data, augpipe, p, out, num, rows, resolution, seed):
     """
     import numpy as np
 
-    from adagan.augment import AUGPIPES
     from adagan.augment.preview import augment_grid, transform_sheet
     from adagan.data import open_dataset
+    from adagan.ops.image import to_float
 
-    if augpipe not in AUGPIPES:
-        raise ConfigError(f"unknown --augpipe {augpipe!r}; choose one of {', '.join(AUGPIPES)}")
+    check_choice("--augpipe", augpipe, AUGPIPES)
     if not p >= 0:
         raise ConfigError(f"--p {p} must be >= 0")
     if num < 1 or rows < 1:
@@ -46,7 +46,7 @@ def cli(data, augpipe, p, out, num, rows, resolution, seed):
     ds = open_dataset(data, resolution=resolution)
     idx = np.random.default_rng(seed).choice(len(ds), size=min(num, len(ds)), replace=False)
     imgs, _ = ds.get_batch(sorted(idx.tolist()))
-    reals = imgs.float() / 127.5 - 1
+    reals = to_float(imgs)
     out.parent.mkdir(parents=True, exist_ok=True)
     augment_grid(reals, augpipe, p, rows=rows, seed=seed).save(out)
     sheet_path = out.with_name(out.stem + "-transforms.png")

@@ -124,7 +124,7 @@ class Discriminator(nn.Module):
         cmap_dim = cfg.cmap_dim if cfg.c_dim else 0
         if cfg.c_dim:
             self.mapping = MappingNetwork(0, cfg.c_dim, cmap_dim, num_ws=None, num_layers=cfg.map_layers,
-                                          lr_multiplier=cfg.map_lr_mul, w_avg_beta=None)
+                                          lr_mul=cfg.map_lr_mul, w_avg_beta=None)
         self.b4 = DiscriminatorEpilogue(ch(4), cmap_dim, mbstd_group_size=cfg.mbstd_group_size,
                                         mbstd_num_channels=cfg.mbstd_num_channels, conv_clamp=cfg.conv_clamp,
                                         img_channels=cfg.img_channels, architecture=cfg.architecture)

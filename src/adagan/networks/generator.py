@@ -54,7 +54,7 @@ class MappingNetwork(nn.Module):
     """
 
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int | None, num_layers: int = 8,
-                 lr_multiplier: float = 0.01, w_avg_beta: float | None = 0.995):
+                 lr_mul: float = 0.01, w_avg_beta: float | None = 0.995):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
         self.num_layers = num_layers
@@ -65,7 +65,7 @@ class MappingNetwork(nn.Module):
         features = [z_dim + embed_features] + [w_dim] * num_layers
         for i in range(num_layers):
             setattr(self, f"fc{i}", FullyConnectedLayer(features[i], features[i + 1], activation="lrelu",
-                                                        lr_multiplier=lr_multiplier))
+                                                        lr_mul=lr_mul))
         if num_ws is not None and w_avg_beta is not None:
             self.register_buffer("w_avg", torch.zeros([w_dim]))
 
@@ -271,7 +271,7 @@ class Generator(nn.Module):
                                           architecture=cfg.architecture)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(cfg.z_dim, cfg.c_dim, cfg.w_dim, self.num_ws, num_layers=cfg.map_layers,
-                                      lr_multiplier=cfg.map_lr_mul, w_avg_beta=cfg.w_avg_beta)
+                                      lr_mul=cfg.map_lr_mul, w_avg_beta=cfg.w_avg_beta)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
                 truncation_cutoff: int | None = None, noise_mode: str = "random", update_emas: bool = False,

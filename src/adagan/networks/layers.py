@@ -20,15 +20,15 @@ FIR = [1, 3, 3, 1]
 
 class FullyConnectedLayer(nn.Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "linear",
-                 lr_multiplier: float = 1.0, bias_init: float = 0.0):
+                 lr_mul: float = 1.0, bias_init: float = 0.0):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.activation = activation
         # Stored as N(0, 1/lr_mul^2) so that weight * weight_gain ~ N(0, 1/fan_in).
-        self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
+        self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lr_mul)
         self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
-        self.weight_gain = lr_multiplier / math.sqrt(in_features)
-        self.bias_gain = lr_multiplier
+        self.weight_gain = lr_mul / math.sqrt(in_features)
+        self.bias_gain = lr_mul
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight.to(x.dtype) * self.weight_gain

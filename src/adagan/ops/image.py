@@ -1,4 +1,4 @@
-"""Images at the file boundary: float in [-1, 1] -> uint8, and many images tiled into one grid.
+"""Images at the file boundary: uint8 <-> float in [-1, 1], and many images tiled into one grid.
 
 Inside adagan images are float NCHW in [-1, 1]; files, metrics detectors and previews take uint8.
 `to_uint8` is the one conversion (x * 127.5 + 128, clamped to [0, 255] and truncated, i.e. rounded
@@ -13,6 +13,11 @@ import math
 
 import numpy as np
 import torch
+
+
+def to_float(img: torch.Tensor, device=None) -> torch.Tensor:
+    """uint8 images -> float32 in [-1, 1] (x / 127.5 - 1), on `device` (None: where they are)."""
+    return img.to(device=device, dtype=torch.float32) / 127.5 - 1
 
 
 def to_uint8(img: torch.Tensor) -> torch.Tensor:

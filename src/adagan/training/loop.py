@@ -28,7 +28,7 @@ from adagan.config import LossConfig, OptimConfig, TrainConfig, to_json
 from adagan.errors import AdaganError, ConfigError, TrainingDiverged
 from adagan.io import save_networks
 from adagan.networks import Discriminator, Generator
-from adagan.ops.image import make_grid, to_uint8
+from adagan.ops.image import make_grid, to_float, to_uint8
 from adagan.training import checkpoint, stats
 from adagan.training.distributed import (
     Context,
@@ -146,10 +146,6 @@ def frozen_d_params(D: Discriminator, freezed: int) -> set[int]:
         if any(name == n or name.startswith(n + ".") for n in names):
             out.add(id(p))
     return out
-
-
-def to_float_images(img_uint8: torch.Tensor, device) -> torch.Tensor:
-    return img_uint8.to(device=device, dtype=torch.float32) / 127.5 - 1
 
 
 def save_image_grid(images: torch.Tensor, path: Path, grid: tuple[int, int]) -> None:
@@ -322,7 +318,7 @@ def training_loop(cfg: TrainConfig, ctx: Context, run_dir: Path, dataset, *, res
         (run_dir / "config.json").write_text(to_json(cfg) + "\n")
         if cur_nimg == 0:
             reals = _grid_reals(dataset, gw, gh, c_dim)
-            save_image_grid(to_float_images(reals, "cpu"), run_dir / "reals.png", (gw, gh))
+            save_image_grid(to_float(reals, "cpu"), run_dir / "reals.png", (gw, gh))
             render_grid(run_dir / "fakes_init.png")
         n_g = sum(p.numel() for p in G.parameters())
         n_d = sum(p.numel() for p in D.parameters())
@@ -353,7 +349,7 @@ def training_loop(cfg: TrainConfig, ctx: Context, run_dir: Path, dataset, *, res
             torch.manual_seed(iteration_seed(cfg.seed, ctx.rank, batch_idx))
             indices = [next(sampler_iter) for _ in range(rank_batch)]
             img_u8, labels = dataset.get_batch(indices)
-            real_img = to_float_images(img_u8, device).split(batch_gpu)
+            real_img = to_float(img_u8, device).split(batch_gpu)
             real_c = labels.to(device).split(batch_gpu) if c_dim else [None] * rounds
 
             for phase in phases:
