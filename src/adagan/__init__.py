@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["build_networks", "__version__"]
+__all__ = ["build_networks", "train", "__version__"]
 
 
 def build_networks(preset: str, resolution: int, img_channels: int = 3, c_dim: int = 0, gpus: int = 1):
@@ -14,3 +14,15 @@ def build_networks(preset: str, resolution: int, img_channels: int = 3, c_dim: i
 
     cfg = resolve(preset, resolution, img_channels=img_channels, c_dim=c_dim, gpus=gpus)
     return Generator(cfg.G), Discriminator(cfg.D)
+
+
+def train(data: str | None = None, **options):
+    """Train as `adagan train` does, without click: `adagan.train("mydata.zip", kimg=500, mirror=True)`.
+
+    The keywords are the command's flags (preset, batch, gamma, kimg, aug, p, ..., outdir, name, new,
+    device, overrides=["loss.r1_gamma=0.5"]); the run directory and exact resume are the command's too.
+    Returns the training summary (adagan.training.run.train; `plan` resolves without training).
+    """
+    from adagan.training.run import train as train_run
+
+    return train_run(data, **options)

@@ -265,6 +265,113 @@ def resolve(
 
 
 # --------------------------------------------------------------------------
+# `adagan train`'s options -> a TrainConfig (the CLI and adagan.train both come here).
+
+# The default demo: limited data (170 images), where ADA matters (docs/results.md).
+DEFAULT_DATA = "builtin:twemoji/smileys"
+# Official train.py 313-315: transfer learning (--resume) lets p adapt 5x faster and drops the EMA ramp-up.
+RESUME_ADA_KIMG = 100.0
+
+
+def for_training(dataset, *, preset: str | None = None, device: str = "cpu", gpus: int = 1, data: str = "",
+                 batch: int | None = None, batch_gpu: int | None = None, gamma: float | None = None,
+                 kimg: float | None = None, max_minutes: float | None = None, aug: str = "ada",
+                 p: float | None = None, target: float | None = None, augpipe: str | None = None,
+                 mirror: bool = False, cond: bool = False, subset: int | None = None, resume: str | None = None,
+                 freezed: int | None = None, tick: float | None = None, snap: int | None = None,
+                 metrics: tuple[str, ...] | None = None, seed: int | None = None,
+                 overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """The TrainConfig of `adagan train` with these options, checked against the data.
+
+    The preset (None: `cpu` on a CPU, `auto` elsewhere) fills every setting; each option that is not
+    None replaces the preset's value (the flags of `adagan train`, named as there: `gamma` is
+    loss.r1_gamma, `tick` tick_kimg, `snap` snap_ticks, `aug`/`p`/`target`/`augpipe` the augment
+    section); `resume` applies the transfer-learning policy; `overrides` ("section.field=value", the
+    CLI's `--loss.r1_gamma=0.5`) come last and win. `dataset` is only read for its shape:
+    `resolution`, `num_channels`, `c_dim`, `len()` and `name` (an adagan.data.ImageDataset will do).
+    """
+    if gpus < 1:
+        raise ConfigError("--gpus must be at least 1")
+    if cond and dataset.c_dim == 0:
+        raise ConfigError(f"--cond needs labels, but {dataset.name} has none; create the dataset with "
+                          "`adagan dataset --labels subfolders` (or drop --cond)")
+    preset = preset or ("cpu" if device == "cpu" else "auto")
+    config = resolve(preset, dataset.resolution, img_channels=dataset.num_channels, c_dim=dataset.c_dim, gpus=gpus)
+    config = _apply_flags(config, gpus=gpus, data=data, mirror=mirror, cond=cond, subset=subset, batch=batch,
+                          batch_gpu=batch_gpu, kimg=kimg, max_minutes=max_minutes, freezed=freezed,
+                          tick_kimg=tick, snap_ticks=snap, seed=seed, metrics=metrics)
+    if gamma is not None:
+        config = dataclasses.replace(config, loss=dataclasses.replace(config.loss, r1_gamma=gamma))
+    config = _apply_augment(config, aug=aug, p=p, target=target, augpipe=augpipe)
+    if resume is not None:
+        # Transfer learning: p adapts faster (or at the preset's own speed if that is faster already) and
+        # G_ema averages over ema_kimg from the first image (the pretrained G is already good).
+        config = dataclasses.replace(config, ema_rampup=None, augment=dataclasses.replace(
+            config.augment, ada_kimg=min(config.augment.ada_kimg, RESUME_ADA_KIMG)))
+    config = apply_overrides(config, list(overrides))
+    check_training(config, dataset)
+    return config
+
+
+def _apply_flags(config: TrainConfig, *, gpus: int, batch: int | None, batch_gpu: int | None, kimg: float | None,
+                 max_minutes: float | None, **fields) -> TrainConfig:
+    """The top-level flags; None leaves the preset's value. --kimg lifts the preset's time limit."""
+    changes = {k: v for k, v in fields.items() if v is not None or k == "subset"}
+    if batch is not None:
+        if batch < gpus or batch % gpus:
+            raise ConfigError(f"--batch {batch} must be a positive multiple of --gpus {gpus}")
+        changes.update(batch=batch, batch_gpu=min(config.batch_gpu, batch // gpus))
+    if batch_gpu is not None:
+        changes["batch_gpu"] = batch_gpu
+    if kimg is not None:
+        if kimg <= 0:
+            raise ConfigError("--kimg must be positive")
+        changes.update(kimg=kimg, max_minutes=None)
+    if max_minutes is not None:
+        changes["max_minutes"] = max_minutes if max_minutes > 0 else None
+    return dataclasses.replace(config, **changes)
+
+
+def _apply_augment(config: TrainConfig, *, aug: str, p: float | None, target: float | None,
+                   augpipe: str | None) -> TrainConfig:
+    changes: dict[str, Any] = {"mode": aug}
+    if p is not None:
+        if not 0 <= p <= 1:
+            raise ConfigError(f"--p must be in [0, 1], got {p}")
+        changes["p"] = p
+    elif aug == "fixed":
+        raise ConfigError("--aug fixed needs --p (e.g. --p 0.2)")
+    if target is not None:
+        changes["target"] = target
+    if augpipe is not None:
+        changes["augpipe"] = augpipe
+    return dataclasses.replace(config, augment=dataclasses.replace(config.augment, **changes))
+
+
+def check_training(config: TrainConfig, dataset) -> None:
+    """ConfigError unless `config` can train on `dataset` (its shape, as in for_training)."""
+    per_rank = config.batch // config.gpus
+    if config.batch % config.gpus:
+        raise ConfigError(f"batch {config.batch} is not divisible by gpus {config.gpus}")
+    if config.batch_gpu < 1 or per_rank % config.batch_gpu:
+        raise ConfigError(f"batch_gpu {config.batch_gpu} must divide the per-process batch {per_rank}")
+    if config.G.img_resolution != dataset.resolution or config.G.img_channels != dataset.num_channels:
+        raise ConfigError("G.img_resolution/img_channels must match the dataset "
+                          f"({dataset.resolution}px, {dataset.num_channels} channels)")
+    check_choice("augment.mode", config.augment.mode, AUGMENT_MODES)
+    check_choice("augment.augpipe", config.augment.augpipe, AUGPIPES)
+    if len(dataset) < per_rank:
+        raise ConfigError(f"the dataset has {len(dataset)} images, fewer than one batch ({config.batch}); add "
+                          "images or lower --batch")
+    if config.freezed < 0:
+        raise ConfigError("--freezed must be >= 0")
+    for key in ("pl_interval", "r1_interval"):
+        value = getattr(config.loss, key)
+        if value is not None and value < 0:
+            raise ConfigError(f"--loss.{key} must be >= 1 (lazy) or 0/none (every step, not lazy), got {value}")
+
+
+# --------------------------------------------------------------------------
 # JSON round trip and dotted overrides.
 
 def to_dict(cfg: Any) -> dict:

@@ -280,3 +280,57 @@ def test_metrics_are_checked_before_training(run_cli, dataset_zip, tmp_path):
     assert json.loads(out[: out.rindex("}") + 1])["metrics"] == ["kid1k", "fid1k_full"]
     code, _, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path / "r", "--metrics", "fid1x", *TINY)
     assert code != 0 and "unknown metric 'fid1x'" in err and not (tmp_path / "r").exists()
+
+
+TINY_OVERRIDES = ["G.z_dim=8", "G.w_dim=8", "G.channel_base=128", "G.channel_max=8", "D.channel_base=128",
+                  "D.channel_max=8", "D.mbstd_group_size=2", "loss.pl_weight=2", "loss.style_mixing_prob=0.9"]
+
+
+def test_library_trains_one_iteration_without_the_cli(dataset_zip, tmp_path):
+    import adagan
+
+    summary = adagan.train(str(dataset_zip), outdir=tmp_path, name="lib", preset="cpu", batch=4, batch_gpu=2,
+                           kimg=0.004, tick=0.016, snap=1, overrides=TINY_OVERRIDES)
+    assert summary["kimg"] == pytest.approx(0.004) and summary["ticks"] == 1 and summary["stopped_by"] == "kimg"
+    assert Path(summary["snapshot"]).is_file() and (tmp_path / "lib" / "stats.jsonl").is_file()
+    # The same options find the same run directory, which now holds a state to resume from.
+    from adagan.training.run import plan
+
+    again = plan(str(dataset_zip), outdir=tmp_path, name="lib", preset="cpu", batch=4, batch_gpu=2, kimg=0.004,
+                 tick=0.016, snap=1, overrides=TINY_OVERRIDES)
+    assert again.resuming and again.run_dir == tmp_path / "lib"
+
+
+def test_cli_and_library_resolve_the_same_config(run_cli, dataset_zip, tmp_path):
+    from adagan.config import to_dict
+    from adagan.training.run import plan
+
+    resume = tmp_path / "pretrained.safetensors"
+    code, out, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--dry-run", "--cfg", "auto",
+                             "--batch", "8", "--gamma", "0.3", "--aug", "fixed", "--p", "0.2", "--mirror",
+                             "--kimg", "2", "--metrics", "kid1k", "--resume", resume, "--tick", "0.5",
+                             "--loss.pl_weight=0", "--augment.target", "0.7")
+    assert code == 0, err
+    run = plan(str(dataset_zip), outdir=tmp_path, preset="auto", batch=8, gamma=0.3, aug="fixed", p=0.2, mirror=True,
+               kimg=2, metrics="kid1k", resume=str(resume), tick=0.5,
+               overrides=["loss.pl_weight=0", "augment.target=0.7"])
+    assert to_dict(run.config) == json.loads(out[: out.rindex("}") + 1])
+    assert f"Run directory: {run.run_dir}  " in out and not run.resuming
+
+
+def test_for_training_is_the_policy_without_io():
+    from adagan.config import for_training
+    from adagan.errors import ConfigError
+
+    class Shape:  # all for_training reads of a dataset
+        resolution, num_channels, c_dim, name = 32, 3, 0, "shape"
+
+        def __len__(self):
+            return 100
+
+    config = for_training(Shape(), device="cpu", kimg=5, resume="x.safetensors", overrides=["optim.lr_g=0.001"])
+    assert config.preset == "cpu" and config.kimg == 5 and config.max_minutes is None
+    assert config.augment.ada_kimg == 20 and config.ema_rampup is None and config.optim.lr_g == 0.001
+    assert for_training(Shape(), device="cuda").preset == "auto"
+    with pytest.raises(ConfigError, match="fewer than one batch"):
+        for_training(Shape(), device="cpu", batch=128)

@@ -68,6 +68,14 @@ def parse_metrics(names) -> list[MetricSpec]:
     return specs
 
 
+def metric_names(text) -> tuple[str, ...]:
+    """`--metrics` (a comma-separated string or a list) -> checked metric names; "none" (any case) or ""
+    = no metrics, as in the official train.py. Checked here so that a typo fails before training."""
+    if isinstance(text, str) and text.strip().lower() in ("", "none"):
+        return ()
+    return tuple(spec.name for spec in parse_metrics(text))
+
+
 def load_detector(kind: str, device) -> object:
     """The detector network for a DETECTOR_FOR kind (tests monkeypatch this)."""
     from adagan.metrics import features

@@ -78,11 +78,11 @@ def _spawned(rank: int, world: int, port: int, device_kind: str, fn: Callable, a
         shutdown()
 
 
-def launch(world: int, device_kind: str, fn: Callable, *args) -> None:
-    """Run fn(ctx, *args) in `world` processes on this machine (world == 1: in this process)."""
+def launch(world: int, device_kind: str, fn: Callable, *args):
+    """Run fn(ctx, *args) in `world` processes on this machine; world == 1: in this process, returning
+    what fn returns (None otherwise)."""
     if world == 1:
-        fn(init_from_env(device_kind), *args)
-        return
+        return fn(init_from_env(device_kind), *args)
     import torch.multiprocessing as mp
 
     mp.spawn(_spawned, args=(world, free_port(), device_kind, fn, args), nprocs=world, join=True)

@@ -1,23 +1,29 @@
-"""Run directories and process launch for `adagan train`.
+"""`adagan train` as a library: options -> a plan (config, dataset, run directory) -> processes.
 
-A run lives in `<outdir>/<name>`. The name is derived from the dataset and every setting
-that changes what is learned (plus a short hash of them), so rerunning the same command
-finds the same directory and resumes there, while a changed setting starts a new run.
-Settings that only say how long or how often (kimg, max_minutes, tick, snap, metrics)
-are left out: rerunning with a larger --kimg extends the run.
+`plan(...)` resolves the options exactly as the CLI does (config.for_training on the opened dataset)
+without training; `train(...)` plans and launches, in this process, in `gpus` spawned processes, or as
+one rank of a torchrun group. The dataset is opened once per process: the planning process trains on
+the dataset it opened, spawned processes open their own.
+
+A run lives in `<outdir>/<name>`. The name is derived from the dataset and every setting that changes
+what is learned (plus a short hash of them), so rerunning the same command finds the same directory
+and resumes there, while a changed setting starts a new run. Settings that only say how long or how
+often (kimg, max_minutes, tick, snap, metrics) are left out: rerunning with a larger --kimg extends the run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from adagan.config import TrainConfig, to_dict
+from adagan.config import DEFAULT_DATA, TrainConfig, for_training, to_dict, to_json
 from adagan.errors import ConfigError
 from adagan.training import checkpoint, distributed
 
@@ -25,40 +31,90 @@ NOT_IN_NAME = ("kimg", "max_minutes", "tick_kimg", "snap_ticks", "metrics", "amp
 
 
 @dataclass(frozen=True)
-class RunSpec:
-    """Everything a worker process needs to open the data and train."""
+class RunPlan:
+    """What `adagan train` will do; `train(...)` = `launch(plan(...))`."""
 
-    cfg: TrainConfig
-    run_dir: str
-    data: str | None
-    resolution: int | None
-    resume: str | None
-    device: str
-    progress_bar: bool
+    config: TrainConfig
+    dataset: Any  # adagan.data.ImageDataset, opened with the run's options
+    run_dir: Path
+    resuming: bool  # run_dir holds a training state: training continues from it
+    resume: str | None  # network file to start from (transfer learning)
+    device: str  # cpu | cuda | mps
+
+    def describe(self) -> str:
+        """The config as JSON and where the run goes (`adagan train --dry-run`)."""
+        ds = self.dataset
+        return (f"{to_json(self.config)}\nRun directory: {self.run_dir}  (dataset {ds.name}: {len(ds)} images, "
+                f"{ds.resolution}px, {ds.num_channels} channel(s), {ds.c_dim} classes)")
 
 
-def run_name(cfg: TrainConfig, dataset_name: str, resume: str | None) -> str:
-    d = to_dict(cfg)
+def plan(data: str | None = None, *, outdir: str | Path = "runs", name: str | None = None, new: bool = False,
+         device: str = "auto", gpus: int | None = None, resolution: int | None = None,
+         metrics: str | list[str] | tuple[str, ...] | None = None, **options) -> RunPlan:
+    """Resolve `adagan train`'s options without training anything.
+
+    data: dataset zip or folder, or builtin:twemoji[/GROUP] (None: config.DEFAULT_DATA); resolution
+    picks the built-in's size. device "auto": CUDA when available. gpus: processes (under torchrun:
+    its world size). metrics: names or a comma-separated string ("none": no metrics). Every other
+    option is a keyword of config.for_training (preset, batch, gamma, kimg, aug, p, ..., overrides).
+    """
+    from adagan.data import open_dataset
+    from adagan.metrics.evaluate import metric_names
+
+    device, gpus = _device_and_gpus(device, gpus)
+    data = data or DEFAULT_DATA
+    dataset = open_dataset(data, resolution=resolution, use_labels=options.get("cond", False),
+                           mirror=options.get("mirror", False), subset=options.get("subset"),
+                           seed=options.get("seed") or 0)
+    config = for_training(dataset, device=device, gpus=gpus, data=data,
+                          metrics=None if metrics is None else metric_names(metrics), **options)
+    resume = options.get("resume")
+    run_dir = run_dir_for(outdir, name or run_name(config, dataset.name, resume), new)
+    return RunPlan(config, dataset, run_dir, bool(checkpoint.list_states(run_dir)), resume, device)
+
+
+def train(data: str | None = None, *, progress_bar: bool = False, **options) -> dict | None:
+    """Train as `adagan train` does, from Python: same options as `plan`, same run directory, the same
+    exact resume. Returns the summary of the training loop (None when spawned over several GPUs)."""
+    return launch(plan(data, **options), progress_bar=progress_bar)
+
+
+def _device_and_gpus(device: str, gpus: int | None) -> tuple[str, int]:
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA GPU is visible; use --device cpu")
+    world_env = distributed.env_world_size()
+    gpus = world_env if world_env > 1 else 1 if gpus is None else gpus
+    if gpus < 1:
+        raise ConfigError("--gpus must be at least 1")
+    if device == "cuda" and gpus > torch.cuda.device_count():
+        raise ConfigError(f"--gpus {gpus}: only {torch.cuda.device_count()} GPU(s) visible")
+    return device, gpus
+
+
+def run_name(config: TrainConfig, dataset_name: str, resume: str | None) -> str:
+    d = to_dict(config)
     for key in NOT_IN_NAME:
         d.pop(key, None)
     d["resume"] = str(Path(resume).resolve()) if resume else None
     digest = hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:6]
-    aug = cfg.augment
-    parts = [dataset_name, cfg.cfg, aug.mode if aug.mode != "fixed" else f"p{aug.p:g}"]
-    if cfg.cond:
+    aug = config.augment
+    parts = [dataset_name, config.preset, aug.mode if aug.mode != "fixed" else f"p{aug.p:g}"]
+    if config.cond:
         parts.append("cond")
-    if cfg.mirror:
+    if config.mirror:
         parts.append("mirror")
-    if cfg.subset:
-        parts.append(f"sub{cfg.subset}")
+    if config.subset:
+        parts.append(f"sub{config.subset}")
     if resume:
         parts.append("from-" + re.sub(r"[^A-Za-z0-9_.-]+", "", Path(resume).stem)[:24])
     parts.append(digest)
     return "-".join(parts)
 
 
-def prepare_run_dir(outdir: str | Path, name: str, new: bool) -> tuple[Path, bool]:
-    """(run_dir, resuming). --new picks `<name>-2`, `-3`, ... when `<name>` exists."""
+def run_dir_for(outdir: str | Path, name: str, new: bool) -> Path:
+    """`<outdir>/<name>`; with `new`, the first free `<name>-2`, `-3`, ... when that exists."""
     if not re.fullmatch(r"[A-Za-z0-9_.+-]+", name):
         raise ConfigError(f"--name {name!r} may only contain letters, digits and . _ + -")
     outdir = Path(outdir)
@@ -68,30 +124,65 @@ def prepare_run_dir(outdir: str | Path, name: str, new: bool) -> tuple[Path, boo
         while (outdir / f"{name}-{i}").exists():
             i += 1
         run_dir = outdir / f"{name}-{i}"
-    resuming = bool(checkpoint.list_states(run_dir))
+    return run_dir
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a worker process needs to train; `dataset` only when it runs in the planning process."""
+
+    config: TrainConfig
+    run_dir: str
+    resume: str | None
+    device: str
+    progress_bar: bool
+    dataset: Any = None
+
+
+def launch(plan: RunPlan, *, progress_bar: bool = False) -> dict | None:
+    """Create the run directory and train: in this process, in `gpus` spawned processes, or as one rank
+    of a torchrun group. Returns the training summary when this process trained."""
+    if plan.resume is not None:
+        from adagan.io import read_metadata
+
+        read_metadata(plan.resume)  # fail early with a clear message
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        plan.run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ConfigError(f"cannot create the run directory {run_dir}: {e.strerror or e}; choose another --outdir") \
-            from None
-    return run_dir, resuming
+        raise ConfigError(f"cannot create the run directory {plan.run_dir}: {e.strerror or e}; choose another "
+                          "--outdir") from None
+    spec = RunSpec(plan.config, str(plan.run_dir), plan.resume, plan.device, progress_bar, plan.dataset)
+    if distributed.env_world_size() > 1:  # started by torchrun: this process is one rank
+        ctx = distributed.init_from_env(spec.device)
+        try:
+            summary = _worker(ctx, spec)
+            distributed.barrier(ctx)  # see distributed._spawned
+        finally:
+            distributed.shutdown()
+        return summary
+    if plan.config.gpus > 1:  # spawned processes open their own dataset (it does not travel)
+        spec = dataclasses.replace(spec, dataset=None)
+    return distributed.launch(plan.config.gpus, spec.device, _worker, spec)
 
 
-def _worker(ctx: distributed.Context, spec: RunSpec) -> None:
+def _worker(ctx: distributed.Context, spec: RunSpec) -> dict:
     from adagan.data import open_dataset
     from adagan.training.loop import training_loop
 
-    cfg = spec.cfg
+    config = spec.config
     torch.set_num_threads(max(torch.get_num_threads() // max(ctx.world_size, 1), 1) if ctx.device.type == "cpu"
                           else torch.get_num_threads())
-    dataset = open_dataset(spec.data, resolution=spec.resolution, use_labels=cfg.cond, mirror=cfg.mirror,
-                           subset=cfg.subset, seed=cfg.seed)
-    metrics_fn = _metrics_fn(ctx, cfg, spec) if cfg.metrics else None
-    training_loop(cfg, ctx, Path(spec.run_dir), dataset, resume_weights=Path(spec.resume) if spec.resume else None,
-                  progress_bar=spec.progress_bar, metrics_fn=metrics_fn)
+    dataset = spec.dataset
+    if dataset is None:
+        dataset = open_dataset(config.data, resolution=config.G.img_resolution, use_labels=config.cond,
+                               mirror=config.mirror, subset=config.subset, seed=config.seed)
+    metrics_fn = _metrics_fn(ctx, config) if config.metrics else None
+    return training_loop(config, ctx, Path(spec.run_dir), dataset,
+                         resume_weights=Path(spec.resume) if spec.resume else None,
+                         progress_bar=spec.progress_bar, metrics_fn=metrics_fn)
 
 
-def _metrics_fn(ctx: distributed.Context, cfg: TrainConfig, spec: RunSpec):
+def _metrics_fn(ctx: distributed.Context, config: TrainConfig):
     from adagan.metrics import evaluate_snapshot
     from adagan.metrics.stats import use_collectives
 
@@ -99,22 +190,8 @@ def _metrics_fn(ctx: distributed.Context, cfg: TrainConfig, spec: RunSpec):
 
     def run(snapshot_path, G_ema):
         with use_collectives(collectives):
-            return evaluate_snapshot(snapshot_path, G_ema, metrics=list(cfg.metrics), data=spec.data,
-                                     resolution=spec.resolution, device=ctx.device, rank=ctx.rank,
-                                     world_size=ctx.world_size, subset=cfg.subset, seed=cfg.seed)
+            return evaluate_snapshot(snapshot_path, G_ema, metrics=list(config.metrics), data=config.data,
+                                     resolution=config.G.img_resolution, device=ctx.device, rank=ctx.rank,
+                                     world_size=ctx.world_size, subset=config.subset, seed=config.seed)
 
     return run
-
-
-def launch_training(spec: RunSpec) -> None:
-    """Run in this process, in `gpus` spawned processes, or join a torchrun group."""
-    world_env = distributed.env_world_size()
-    if world_env > 1:  # started by torchrun: this process is one rank
-        ctx = distributed.init_from_env(spec.device)
-        try:
-            _worker(ctx, spec)
-            distributed.barrier(ctx)  # see distributed._spawned
-        finally:
-            distributed.shutdown()
-        return
-    distributed.launch(spec.cfg.gpus, spec.device, _worker, spec)
