@@ -50,9 +50,9 @@ def image_dir(tmp_path):
 
 def test_study_runs_reports_and_resumes(study, image_dir, tmp_path, monkeypatch, capsys):
     import adagan.metrics.evaluate as evaluate
-    import adagan.training.loop as loop
+    import adagan.training.monitor as monitor
 
-    monkeypatch.setattr(loop, "grid_shape", lambda res: (2, 2))  # small image grids: this test is about the study
+    monkeypatch.setattr(monitor, "grid_shape", lambda res: (2, 2))  # small image grids: this test is about the study
     monkeypatch.setenv("ADAGAN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(evaluate, "load_detector", lambda kind, device: TinyDetector())
     out = tmp_path / "study"

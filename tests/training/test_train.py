@@ -289,9 +289,12 @@ TINY_OVERRIDES = ["G.z_dim=8", "G.w_dim=8", "G.channel_base=128", "G.channel_max
 def test_library_trains_one_iteration_without_the_cli(dataset_zip, tmp_path):
     import adagan
 
+    ticks = []
     summary = adagan.train(str(dataset_zip), outdir=tmp_path, name="lib", preset="cpu", batch=4, batch_gpu=2,
-                           kimg=0.004, tick=0.016, snap=1, overrides=TINY_OVERRIDES)
+                           kimg=0.004, tick=0.016, snap=1, overrides=TINY_OVERRIDES,
+                           tick_hooks=[lambda trainer, record: ticks.append(record["Progress/kimg"])])
     assert summary["kimg"] == pytest.approx(0.004) and summary["ticks"] == 1 and summary["stopped_by"] == "kimg"
+    assert ticks == [0.004]  # the per-tick hook saw the one (final) tick
     assert Path(summary["snapshot"]).is_file() and (tmp_path / "lib" / "stats.jsonl").is_file()
     # The same options find the same run directory, which now holds a state to resume from.
     from adagan.training.run import plan
@@ -334,3 +337,29 @@ def test_for_training_is_the_policy_without_io():
     assert for_training(Shape(), device="cuda").preset == "auto"
     with pytest.raises(ConfigError, match="fewer than one batch"):
         for_training(Shape(), device="cpu", batch=128)
+
+
+def test_driver_phases_can_be_called_directly(dataset_zip, tmp_path):
+    import math
+
+    from adagan.config import for_training
+    from adagan.data import open_dataset
+    from adagan.training import loop, stats
+    from adagan.training.distributed import Context
+    from adagan.training.monitor import TickClock
+    from adagan.training.state import Progress
+
+    ds = open_dataset(str(dataset_zip))
+    config = for_training(ds, preset="cpu", batch=4, batch_gpu=2, overrides=TINY_OVERRIDES)
+    t, resumed = loop.setup(config, Context(), tmp_path, ds, log=lambda msg: None)
+    collector = stats.Collector()
+    try:
+        loop.run_iteration(t)
+        loop.run_iteration(t)
+        record, sec_per_kimg = loop.end_tick(t, collector, TickClock(0))
+    finally:
+        collector.close()
+        t.close()
+    assert not resumed and t.state.progress == Progress(cur_nimg=8, cur_tick=1, batch_idx=2)
+    assert record["Progress/kimg"] == 0.008 and math.isfinite(record["Loss/G/loss"]) and sec_per_kimg > 0
+    assert record["Timing/Greg_ms"] > 0 and record["Timing/Dreg_ms"] > 0  # the lazy phases ran at batch 0

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 
 from adagan.config import AUGMENT_MODES as MODES
-from adagan.config import check_choice
+from adagan.config import AugmentConfig, check_choice
 from adagan.errors import ConfigError
 
 
@@ -91,3 +91,16 @@ class AdaController:
         self.r_t = state.get("r_t")
         if "acc" in state:
             self._acc = torch.tensor(state["acc"], dtype=torch.float64)
+
+
+def build_augment(cfg: AugmentConfig, batch: int, device) -> tuple:
+    """(pipe, controller) for an AugmentConfig on `device`, both None under 'noaug'. A new augmentation
+    choice (another pipe, another way to set p) plugs in here and in config.AUGMENT_MODES."""
+    if cfg.mode == "noaug":
+        return None, None
+    from adagan.augment.pipeline import AugmentPipe
+
+    pipe = AugmentPipe(augpipe=cfg.augpipe).train().requires_grad_(False).to(device)
+    controller = AdaController(pipe, mode=cfg.mode, target=cfg.target, interval=cfg.interval, ada_kimg=cfg.ada_kimg,
+                               batch=batch, p=cfg.p)
+    return pipe, controller

@@ -66,3 +66,7 @@ class InfiniteSampler(torch.utils.data.Sampler):
 
     def state_dict(self) -> dict:
         return {"position": self.position, "seed": self.seed, "size": self.size}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue the stream at state["position"] (rank and number of replicas may differ from the saver's)."""
+        self.start, self._drawn = int(state["position"]), 0

@@ -1,15 +1,14 @@
-"""Training state for exact resume: one safetensors file per save, plain JSON beside the tensors.
+"""Files of a run: training states for exact resume and network snapshots, both safetensors + JSON.
 
-A state file (`training-state-NNNNNNNNN.safetensors`, numbered by cur_nimg) holds G, D,
-G_ema, both Adam states, the path-length mean, and in its metadata the progress counters,
-the ADA controller state and the data sampler position. Randomness derives from
-(seed, rank, batch_idx), so no RNG state is needed: a resumed run repeats exactly what
-the uninterrupted run would have done. Writes are atomic; old states are pruned.
+A state file (`training-state-NNNNNNNNN.safetensors`, numbered by cur_nimg) holds G, D, G_ema and
+every part of the TrainState (training/state.py), saved whole: a part's tensors go into the file
+under `<part>.<key>` (`opt_G.3.exp_avg`, `loss.pl_mean`), everything else into its JSON metadata
+(`progress`, `augment`, `sampler`, `opt_G.param_groups`). Writes are atomic; old states are pruned.
+A snapshot (`network-snapshot-NNNNNN.safetensors`, numbered by kimg) holds the networks and augment p.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -18,8 +17,10 @@ import torch
 from adagan.config import TrainConfig
 from adagan.errors import CheckpointError
 from adagan.io import load_extra_tensors, load_networks, read_metadata, save_networks
+from adagan.training.state import TrainState
 
 STATE_RE = re.compile(r"^training-state-(\d+)\.safetensors$")
+KEEP_STATES = 3
 
 
 def state_path(run_dir: Path, cur_nimg: int) -> Path:
@@ -39,64 +40,67 @@ def list_states(run_dir: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def _flatten_optimizer(name: str, opt: torch.optim.Optimizer) -> tuple[dict, list]:
-    sd = opt.state_dict()
-    tensors = {}
-    for idx, per_param in sd["state"].items():
-        for key, value in per_param.items():
-            tensors[f"opt_{name}.{idx}.{key}"] = torch.as_tensor(value)
-    return tensors, sd["param_groups"]
+def save_snapshot(run_dir: Path, state: TrainState, config: TrainConfig) -> Path:
+    """network-snapshot for the current kimg: G, D, G_ema, augment p and the config."""
+    cur_nimg = state.progress.cur_nimg
+    path = snapshot_path(run_dir, cur_nimg)
+    p = state.controller.p if state.controller is not None else 0.0
+    save_networks(path, **state.networks, config=config, extra_tensors={"augment_p": torch.tensor(p)},
+                  metadata={"kimg": cur_nimg / 1000, "cur_nimg": cur_nimg})
+    return path
 
 
-def _restore_optimizer(name: str, opt: torch.optim.Optimizer, tensors: dict, param_groups: list) -> None:
-    state: dict[int, dict] = {}
-    prefix = f"opt_{name}."
-    for key, value in tensors.items():
-        if key.startswith(prefix):
-            idx, field = key[len(prefix):].split(".", 1)
-            state.setdefault(int(idx), {})[field] = value
-    # Hyperparameters (lr, betas, eps) come from the current config, so a resumed run that changes
-    # --optim.lr_g really uses the new rate; only the moment estimates come from the checkpoint.
-    current = opt.state_dict()["param_groups"]
-    if [len(g["params"]) for g in current] != [len(g["params"]) for g in param_groups]:
-        raise ValueError(f"optimizer {name} has a different parameter layout")
-    opt.load_state_dict({"state": state, "param_groups": current})
-
-
-def save_training_state(path: Path, *, G, D, G_ema, opt_G, opt_D, pl_mean: torch.Tensor, config: TrainConfig,
-                        progress: dict, augment: dict, sampler_position: int, keep: int = 3) -> None:
-    extra = {"pl_mean": pl_mean.detach().to("cpu").reshape([])}
-    meta = {"progress": progress, "augment": augment, "sampler_position": int(sampler_position)}
-    for name, opt in (("G", opt_G), ("D", opt_D)):
-        tensors, groups = _flatten_optimizer(name, opt)
-        extra.update(tensors)
-        meta[f"opt_{name}.param_groups"] = groups
-    save_networks(path, G=G, D=D, G_ema=G_ema, config=config, extra_tensors=extra, metadata=meta)
-    for old in list_states(Path(path).parent)[:-keep]:
+def save(run_dir: Path, state: TrainState, config: TrainConfig, keep: int = KEEP_STATES) -> Path:
+    """Write the whole training state; keep the newest `keep` state files."""
+    tensors: dict[str, torch.Tensor] = {}
+    meta: dict = {}
+    for name, value in state.state_dict().items():
+        _flatten(name, value, tensors, meta)
+    path = state_path(run_dir, state.progress.cur_nimg)
+    save_networks(path, **state.networks, config=config, extra_tensors=tensors, metadata=meta)
+    for old in list_states(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
+    return path
 
 
-def load_training_state(path: Path, *, G, D, G_ema, opt_G, opt_D, device) -> dict:
-    """Load weights and optimizer states into the given objects; returns the JSON fields + pl_mean."""
+def load(path: Path, state: TrainState) -> None:
+    """Restore `state` (networks included) from a state file written by `save`."""
     try:
-        nets = load_networks(path, ("G", "D", "G_ema"))
-        info = read_metadata(path)
-        extra = load_extra_tensors(path)
-        for net, name in ((G, "G"), (D, "D"), (G_ema, "G_ema")):
+        nets = load_networks(path, tuple(state.networks))
+        meta = {k[len("meta."):]: v for k, v in read_metadata(path).items() if k.startswith("meta.")}
+        tensors = load_extra_tensors(path)
+        _upgrade(tensors, meta)
+        for name, net in state.networks.items():
             net.load_state_dict(nets[name].state_dict(), strict=True)
-        _restore_optimizer("G", opt_G, extra, json.loads(json.dumps(info["meta.opt_G.param_groups"])))
-        _restore_optimizer("D", opt_D, extra, json.loads(json.dumps(info["meta.opt_D.param_groups"])))
+        state.load_state_dict({name: _unflatten(name, tensors, meta) for name in state.parts()})
     except (KeyError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path} is not a usable training state ({e}); delete it to fall back to an "
                               "older one, or pass --new to start over") from None
-    for state in list(opt_G.state.values()) + list(opt_D.state.values()):
-        for k, v in state.items():
-            if isinstance(v, torch.Tensor) and k != "step":
-                state[k] = v.to(device)
-    return {
-        "progress": info["meta.progress"],
-        "augment": info["meta.augment"],
-        "sampler_position": info["meta.sampler_position"],
-        "pl_mean": extra["pl_mean"].to(device),
-        "train_config": info.get("train_config"),
-    }
+
+
+def _flatten(name: str, value, tensors: dict, meta: dict) -> None:
+    """A tensor, or a dict holding tensors, goes to `tensors` (dotted names); anything else is JSON."""
+    if isinstance(value, torch.Tensor):
+        tensors[name] = value
+    elif isinstance(value, dict) and any(isinstance(v, torch.Tensor) for v in value.values()):
+        for key, v in value.items():
+            _flatten(f"{name}.{key}", v, tensors, meta)
+    else:
+        meta[name] = value
+
+
+def _unflatten(name: str, tensors: dict, meta: dict):
+    if name in tensors:
+        return tensors[name]
+    if name in meta:
+        return meta[name]
+    prefix = f"{name}."
+    return {k[len(prefix):]: v for src in (tensors, meta) for k, v in src.items() if k.startswith(prefix)}
+
+
+def _upgrade(tensors: dict, meta: dict) -> None:
+    """States written before TrainState named two parts differently; read them as today's."""
+    if "pl_mean" in tensors:
+        tensors["loss.pl_mean"] = tensors.pop("pl_mean")
+    if "sampler_position" in meta:
+        meta["sampler"] = {"position": meta.pop("sampler_position")}

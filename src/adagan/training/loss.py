@@ -31,6 +31,14 @@ class StyleGAN2Loss:
         self.autocast_dtype = autocast_dtype  # e.g. torch.bfloat16 on CUDA; None = off
         self.pl_mean = torch.zeros([], device=next(G.parameters()).device)
 
+    def state_dict(self) -> dict:
+        """What a resume restores: the path-length running mean."""
+        return {"pl_mean": self.pl_mean}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "pl_mean" in state:
+            self.pl_mean.copy_(state["pl_mean"])
+
     def _autocast(self, device):
         enabled = self.autocast_dtype is not None
         return torch.autocast(device_type=device.type, dtype=self.autocast_dtype or torch.bfloat16, enabled=enabled)

@@ -73,10 +73,11 @@ def plan(data: str | None = None, *, outdir: str | Path = "runs", name: str | No
     return RunPlan(config, dataset, run_dir, bool(checkpoint.list_states(run_dir)), resume, device)
 
 
-def train(data: str | None = None, *, progress_bar: bool = False, **options) -> dict | None:
+def train(data: str | None = None, *, progress_bar: bool = False, tick_hooks=(), **options) -> dict | None:
     """Train as `adagan train` does, from Python: same options as `plan`, same run directory, the same
-    exact resume. Returns the summary of the training loop (None when spawned over several GPUs)."""
-    return launch(plan(data, **options), progress_bar=progress_bar)
+    exact resume. tick_hooks: see loop.training_loop. Returns the summary of the training loop (None when
+    spawned over several GPUs)."""
+    return launch(plan(data, **options), progress_bar=progress_bar, tick_hooks=tick_hooks)
 
 
 def _device_and_gpus(device: str, gpus: int | None) -> tuple[str, int]:
@@ -137,9 +138,10 @@ class RunSpec:
     device: str
     progress_bar: bool
     dataset: Any = None
+    tick_hooks: tuple = ()  # functions hook(trainer, record); picklable when spawned
 
 
-def launch(plan: RunPlan, *, progress_bar: bool = False) -> dict | None:
+def launch(plan: RunPlan, *, progress_bar: bool = False, tick_hooks=()) -> dict | None:
     """Create the run directory and train: in this process, in `gpus` spawned processes, or as one rank
     of a torchrun group. Returns the training summary when this process trained."""
     if plan.resume is not None:
@@ -151,7 +153,8 @@ def launch(plan: RunPlan, *, progress_bar: bool = False) -> dict | None:
     except OSError as e:
         raise ConfigError(f"cannot create the run directory {plan.run_dir}: {e.strerror or e}; choose another "
                           "--outdir") from None
-    spec = RunSpec(plan.config, str(plan.run_dir), plan.resume, plan.device, progress_bar, plan.dataset)
+    spec = RunSpec(plan.config, str(plan.run_dir), plan.resume, plan.device, progress_bar, plan.dataset,
+                   tuple(tick_hooks))
     if distributed.env_world_size() > 1:  # started by torchrun: this process is one rank
         ctx = distributed.init_from_env(spec.device)
         try:
@@ -179,7 +182,7 @@ def _worker(ctx: distributed.Context, spec: RunSpec) -> dict:
     metrics_fn = _metrics_fn(ctx, config) if config.metrics else None
     return training_loop(config, ctx, Path(spec.run_dir), dataset,
                          resume_weights=Path(spec.resume) if spec.resume else None,
-                         progress_bar=spec.progress_bar, metrics_fn=metrics_fn)
+                         progress_bar=spec.progress_bar, metrics_fn=metrics_fn, tick_hooks=spec.tick_hooks)
 
 
 def _metrics_fn(ctx: distributed.Context, config: TrainConfig):

@@ -1,0 +1,338 @@
+"""Everything that watches a training run without changing it: log.txt and the console, stats.jsonl,
+TensorBoard, the progress bar, image grids, report.png, phase timings and stop signals.
+
+Only the main process writes files or prints; each method may be called on every rank. Nothing here
+draws from the global random generators (the grids use their own), so watching never changes what is
+learned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from PIL import Image
+
+from adagan.config import to_json
+from adagan.ops.image import make_grid, to_float, to_uint8
+from adagan.training import stats
+
+if TYPE_CHECKING:
+    from adagan.training.loop import Trainer
+
+GRID_SEED = 123  # the fixed latents of every fakes grid
+
+
+def grid_shape(resolution: int) -> tuple[int, int]:
+    """(columns, rows) of the image grids: about 1024x768 pixels, 4-16 columns, 4-12 rows."""
+    gw = int(np.clip(1024 // resolution, 4, 16))
+    gh = int(np.clip(768 // resolution, 4, 12))
+    return gw, gh
+
+
+def save_image_grid(images: torch.Tensor, path: Path, grid: tuple[int, int]) -> None:
+    """images: float [N, C, H, W] in [-1, 1] -> a PNG grid of grid=(cols, rows), written atomically."""
+    gw, gh = grid
+    img = make_grid(to_uint8(images).permute(0, 2, 3, 1).cpu().numpy(), cols=gw, rows=gh)
+    C = img.shape[2]
+    pil = Image.fromarray(img[:, :, 0] if C == 1 else img, {1: "L", 3: "RGB", 4: "RGBA"}[C])
+    tmp = path.with_name(f".{path.name}.tmp")
+    pil.save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+class ImageGrids:
+    """reals.png and the fakes grids: G_ema on fixed latents (label-sorted rows when conditional)."""
+
+    def __init__(self, dataset, resolution: int, z_dim: int, c_dim: int, batch: int, device):
+        self.dataset, self.c_dim, self.batch, self.device = dataset, c_dim, batch, device
+        self.shape = grid_shape(resolution)
+        gw, gh = self.shape
+        self.z = torch.randn([gw * gh, z_dim], generator=torch.Generator().manual_seed(GRID_SEED))
+        rows = torch.arange(gh).repeat_interleave(gw) % max(c_dim, 1)
+        self.c = torch.nn.functional.one_hot(rows, c_dim).float() if c_dim else None
+
+    def fakes(self, G_ema, path: Path) -> None:
+        imgs = []
+        with torch.no_grad():
+            for i in range(0, len(self.z), self.batch):
+                c = self.c[i: i + self.batch].to(self.device) if self.c is not None else None
+                imgs.append(G_ema(self.z[i: i + self.batch].to(self.device), c, noise_mode="const"))
+        save_image_grid(torch.cat(imgs), path, self.shape)
+
+    def reals(self, path: Path) -> None:
+        save_image_grid(to_float(self._real_images(), "cpu"), path, self.shape)
+
+    def _real_images(self) -> torch.Tensor:
+        ds, (gw, gh) = self.dataset, self.shape
+        n = min(gw * gh, len(ds))
+        if not self.c_dim:
+            idx = np.random.RandomState(0).permutation(len(ds))[:n].tolist()
+            return ds.get_batch(idx)[0]
+        # Label-sorted rows: row r shows class r % c_dim.
+        labels = ds.get_batch(list(range(len(ds))))[1].argmax(1) if len(ds) <= 50000 else None
+        idx = []
+        for row in range(gh):
+            cands = (labels == row % self.c_dim).nonzero().flatten().tolist() if labels is not None else []
+            cands = cands or list(range(len(ds)))
+            idx += [cands[i % len(cands)] for i in range(gw)]
+        return ds.get_batch(idx)[0]
+
+
+class PhaseTimer:
+    """Reports `Timing/<phase>_ms` per phase call: wall clock on CPU, CUDA events on a GPU.
+
+    CUDA events are read once per tick (`flush`) so timing never stalls the GPU queue.
+    """
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.pending: list[tuple[str, torch.cuda.Event, torch.cuda.Event]] = []
+
+    def start(self):
+        if not self.cuda:
+            return time.perf_counter()
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def stop(self, name: str, start) -> None:
+        if not self.cuda:
+            stats.report(f"Timing/{name}_ms", (time.perf_counter() - start) * 1000)
+            return
+        end = torch.cuda.Event(enable_timing=True)
+        end.record()
+        self.pending.append((name, start, end))
+
+    def flush(self) -> None:
+        for name, start, end in self.pending:
+            end.synchronize()
+            stats.report(f"Timing/{name}_ms", start.elapsed_time(end))
+        self.pending.clear()
+
+
+class StopFlag:
+    """SIGINT/SIGTERM set a flag; the loop saves and exits at the end of the iteration."""
+
+    def __init__(self):
+        self.stop = False
+        self.signal_name = ""
+        self._old = {}
+
+    def install(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+
+    def _handle(self, signum, frame):
+        if self.stop and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # second Ctrl-C: give up immediately
+        self.stop = True
+        self.signal_name = signal.Signals(signum).name
+        print(f"\n{self.signal_name}: finishing this iteration and saving the state "
+              "(Ctrl-C again to quit without saving)...", file=sys.stderr, flush=True)
+
+    def restore(self):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+class Logger:
+    """Prints and appends to log.txt (main process only)."""
+
+    def __init__(self, run_dir: Path, enabled: bool):
+        self.enabled = enabled
+        self.file = open(run_dir / "log.txt", "a") if enabled else None  # noqa: SIM115
+
+    def __call__(self, msg: str) -> None:
+        if not self.enabled:
+            return
+        print(msg, flush=True)
+        self.file.write(msg + "\n")
+        self.file.flush()
+
+    def close(self):
+        if self.file:
+            self.file.close()
+
+
+class TickClock:
+    """Wall-clock time of the run and of the current tick."""
+
+    def __init__(self, cur_nimg: int):
+        self.t_start = self.tick_start = time.time()
+        self.tick_start_nimg = cur_nimg
+
+    def minutes(self) -> float:
+        return (time.time() - self.t_start) / 60
+
+    def tick(self, cur_nimg: int) -> tuple[float, float, float]:
+        """(now, seconds of this tick, seconds per kimg in it)."""
+        now = time.time()
+        tick_time = now - self.tick_start
+        return now, tick_time, tick_time / max((cur_nimg - self.tick_start_nimg) / 1000, 1e-8)
+
+    def restart(self, cur_nimg: int) -> None:
+        self.tick_start, self.tick_start_nimg = time.time(), cur_nimg
+
+
+class Monitor:
+    """The run's console, files and dashboards (main process), created before the training state."""
+
+    def __init__(self, run_dir: Path, ctx):
+        self.run_dir, self.main = Path(run_dir), ctx.is_main
+        self.log = Logger(self.run_dir, self.main)
+        self.bar = None
+        self.tb = None
+        self.grids: ImageGrids | None = None
+
+    def start(self, t: Trainer, *, resumed: bool, progress_bar: bool | None) -> None:
+        """config.json, stats.jsonl cut back to the resumed state, first grids, the opening line."""
+        cfg, cur_nimg = t.config, t.state.progress.cur_nimg
+        self.grids = ImageGrids(t.dataset, cfg.G.img_resolution, cfg.G.z_dim, cfg.G.c_dim, t.batch_gpu, t.ctx.device)
+        if not self.main:
+            return
+        if resumed:
+            truncate_stats(self.run_dir / "stats.jsonl", cur_nimg)
+        (self.run_dir / "config.json").write_text(to_json(cfg) + "\n")
+        if cur_nimg == 0:
+            self.grids.reals(self.run_dir / "reals.png")
+            self.grids.fakes(t.G_ema, self.run_dir / "fakes_init.png")
+        n_g = sum(p.numel() for p in t.G.parameters())
+        n_d = sum(p.numel() for p in t.D.parameters())
+        self.log(f"Training {cfg.preset} at {cfg.G.img_resolution}px on {len(t.dataset)} images "
+                 f"({t.dataset.name}), G {n_g:,} / D {n_d:,} params, batch {cfg.batch} ({t.rounds}x{t.batch_gpu} "
+                 f"per process, {t.ctx.world_size} process(es)), device {t.ctx.device}, run dir {self.run_dir}")
+        self.bar = _progress_bar(progress_bar, cur_nimg, int(cfg.kimg * 1000))
+        self.tb = _tensorboard(self.run_dir)
+
+    def advance(self, nimg: int) -> None:
+        if self.bar is not None:
+            self.bar.update(nimg)
+
+    def tick(self, record: dict, *, sec_per_kimg: float, eta: float | None) -> None:
+        """The tick line (eta None: the last tick), its stats.jsonl line and TensorBoard scalars."""
+        if not self.main:
+            return
+        if self.bar is not None:
+            self.bar.clear()
+        r_t = record["Progress/r_t"]
+        mem = record.get("Resources/peak_gpu_mem_gb", record.get("Resources/peak_ram_gb", float("nan")))
+        self.log(f"tick {record['Progress/tick']:<4d} kimg {record['Progress/kimg']:<8.1f} "
+                 f"sec/kimg {sec_per_kimg:<7.2f} ETA {'-' if eta is None else _fmt_time(eta):<10s} "
+                 f"augment {record['Progress/augment']:.3f}  r_t {'-' if r_t is None else f'{r_t:.3f}'}  "
+                 f"G {record.get('Loss/G/loss', float('nan')):.3f}  D {record.get('Loss/D/loss', float('nan')):.3f}"
+                 f"  mem {mem:.2f}GB")
+        with open(self.run_dir / "stats.jsonl", "a") as f:
+            f.write(json.dumps(record, allow_nan=True) + "\n")
+        self._scalars(record, record["Progress/kimg"])
+
+    def fakes_grid(self, G_ema, cur_nimg: int) -> None:
+        """fakesNNNNNN.png: G_ema on the fixed grid latents (NNNNNN = kimg)."""
+        if self.main:
+            self.grids.fakes(G_ema, self.run_dir / f"fakes{cur_nimg // 1000:06d}.png")
+
+    def report(self) -> None:
+        """report.png/html, when matplotlib is installed (a plotting problem never stops training)."""
+        if not self.main:
+            return
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            return
+        from adagan.report import write_report
+
+        try:
+            write_report(self.run_dir)
+        except Exception as e:
+            self.log(f"(report not written: {e})")
+
+    def metrics(self, results: dict, kimg: float) -> None:
+        if self.main and results:
+            self.log("metrics: " + "  ".join(f"{k} {v:.4g}" for k, v in results.items()))
+            self._scalars({f"Metrics/{k}": v for k, v in results.items()}, kimg)
+
+    def _scalars(self, values: dict, kimg: float) -> None:
+        if self.tb is None:
+            return
+        for k, v in values.items():
+            if isinstance(v, int | float) and v is not None:
+                self.tb.add_scalar(k, v, global_step=int(kimg))
+        self.tb.flush()
+
+    def close(self) -> None:
+        for thing in (self.bar, self.tb):
+            if thing is not None:
+                thing.close()
+
+    def finish(self, summary: dict) -> dict:
+        """The closing line (why training stopped, what to do next); closes log.txt."""
+        kimg = summary["kimg"]
+        if summary["stopped_by"] == "time":
+            self.log(f"Stopped after {summary['minutes']:.1f} minutes (time limit) at kimg {kimg:.1f}; rerun "
+                     "the same command with a larger --kimg or --max-minutes to continue.")
+        elif summary["stopped_by"] != "kimg":
+            self.log(f"Stopped by {summary['stopped_by']} at kimg {kimg:.1f}; state saved. Rerun the same "
+                     "command to resume.")
+        else:
+            self.log(f"Done: {kimg:.1f} kimg. Final snapshot: {summary['snapshot']}")
+        self.log.close()
+        return summary
+
+
+def truncate_stats(path: Path, cur_nimg: int) -> None:
+    """Drop stats lines written after the state we resume from (a kill can leave some)."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["Progress/kimg"] * 1000 <= cur_nimg + 1e-6:
+                keep.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(k + "\n" for k in keep))
+    os.replace(tmp, path)
+
+
+def peak_ram_gb() -> float:
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    except (ImportError, AttributeError):
+        return float("nan")
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600:d}h{seconds // 60 % 60:02d}m{seconds % 60:02d}s"
+
+
+def _progress_bar(enabled, start, total):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=start, unit="img", unit_scale=True, leave=False, dynamic_ncols=True)
+
+
+def _tensorboard(run_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    try:
+        return SummaryWriter(str(run_dir))
+    except Exception:  # tensorboard installed but broken: training goes on without it
+        return None
