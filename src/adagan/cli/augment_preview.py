@@ -4,10 +4,9 @@ from pathlib import Path
 
 import click
 
+from adagan.cli import CTX
 from adagan.config import AUGPIPES, check_choice
 from adagan.errors import ConfigError
-
-CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
 @click.command(context_settings=CTX)

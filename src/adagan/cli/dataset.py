@@ -2,7 +2,7 @@
 
 import click
 
-CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+from adagan.cli import CTX
 
 
 @click.command(context_settings=CTX)

@@ -141,33 +141,12 @@ def prepare_dataset(source: str | os.PathLike, dest: str | os.PathLike, *, resol
         candidates = _filter_by_name(src.items, report)
         label_of, class_names, labels_mode = _resolve_labels(src, candidates, labels, report)
         report.labels_mode, report.class_names = labels_mode, class_names
-        if labels_mode != "none":
-            kept = []
-            for it in candidates:
-                if it.name in label_of:
-                    kept.append(it)
-                else:
-                    detail = ("not inside a class sub-folder" if labels_mode == "subfolders"
-                              else "no entry in dataset.json")
-                    report.skipped[I.NO_LABEL].append((it.name, detail))
-            candidates = kept
+        candidates = _keep_labelled(candidates, label_of, labels_mode, report)
         if not candidates:
             raise DatasetError(f"no usable images in {src.description}: {_reasons(report)}; "
                                "put JPEG/PNG images in the folder (sub-folders = classes)")
-
-        if resolution is None or channels is None:
-            res_auto, ch_auto, note = _scan_defaults(src, candidates, transform, max_pixels)
-            if resolution is None:
-                if res_auto is None:
-                    raise DatasetError(f"no readable images in {src.description} ({len(candidates)} "
-                                       "candidates failed to open); check the files")
-                resolution = res_auto
-                say(f"--resolution not given: using {resolution} ({note}).")
-                report.notes.append(f"resolution {resolution} chosen automatically ({note})")
-            if channels is None:
-                channels = ch_auto
-                why = "all images are grayscale" if channels == 1 else "colour images present"
-                say(f"--channels not given: using {channels} ({why}).")
+        resolution, channels = _settle_shape(src, candidates, transform, max_pixels, resolution, channels, report,
+                                             say)
         if resolution & (resolution - 1) or not 16 <= resolution <= 1024:
             report.notes.append(f"resolution {resolution} is not a power of two from 16 to 1024, "
                                 "which training needs")
@@ -195,6 +174,40 @@ def prepare_dataset(source: str | os.PathLike, dest: str | os.PathLike, *, resol
         return report
     finally:
         src.close()
+
+
+def _keep_labelled(candidates: list[Item], label_of: dict, labels_mode: str, report: PrepareReport) -> list[Item]:
+    """The candidates that have a label (all of them when unlabelled); the others are reported skipped."""
+    if labels_mode == "none":
+        return candidates
+    kept = []
+    for it in candidates:
+        if it.name in label_of:
+            kept.append(it)
+        else:
+            detail = "not inside a class sub-folder" if labels_mode == "subfolders" else "no entry in dataset.json"
+            report.skipped[I.NO_LABEL].append((it.name, detail))
+    return kept
+
+
+def _settle_shape(src, candidates: list[Item], transform: str, max_pixels: int, resolution: int | None,
+                  channels: int | None, report: PrepareReport, say) -> tuple[int, int]:
+    """(resolution, channels): as given, else chosen from the images (noted in the report and the log)."""
+    if resolution is not None and channels is not None:
+        return resolution, channels
+    res_auto, ch_auto, note = _scan_defaults(src, candidates, transform, max_pixels)
+    if resolution is None:
+        if res_auto is None:
+            raise DatasetError(f"no readable images in {src.description} ({len(candidates)} "
+                               "candidates failed to open); check the files")
+        resolution = res_auto
+        say(f"--resolution not given: using {resolution} ({note}).")
+        report.notes.append(f"resolution {resolution} chosen automatically ({note})")
+    if channels is None:
+        channels = ch_auto
+        why = "all images are grayscale" if channels == 1 else "colour images present"
+        say(f"--channels not given: using {channels} ({why}).")
+    return resolution, channels
 
 
 # ---- option checks ---------------------------------------------------------------------------------------
