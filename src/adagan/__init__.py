@@ -12,8 +12,8 @@ def build_networks(preset: str, resolution: int, img_channels: int = 3, c_dim: i
     from adagan.config import resolve
     from adagan.networks import Discriminator, Generator
 
-    cfg = resolve(preset, resolution, img_channels=img_channels, c_dim=c_dim, gpus=gpus)
-    return Generator(cfg.G), Discriminator(cfg.D)
+    config = resolve(preset, resolution, img_channels=img_channels, c_dim=c_dim, gpus=gpus)
+    return Generator(config.G), Discriminator(config.D)
 
 
 def train(data: str | None = None, **options):

@@ -30,9 +30,9 @@ def cli(path, as_json):
                    f"channel_max {g['channel_max']}, mapping layers {g['map_layers']}")
     if d:
         click.echo(f"D: {d['architecture']}, mbstd group {d['mbstd_group_size']}, c_dim {d['c_dim']}")
-    tc = meta.get("train_config")
-    if tc:
-        click.echo(f"trained with: --cfg {tc['cfg']}, data {tc.get('data') or '-'}, batch {tc['batch']}, "
-                   f"gamma {tc['loss']['r1_gamma']:g}, aug {tc['augment']['mode']}")
+    config = meta.get("train_config")
+    if config:
+        click.echo(f"trained with: --cfg {config['cfg']}, data {config.get('data') or '-'}, batch {config['batch']}, "
+                   f"gamma {config['loss']['r1_gamma']:g}, aug {config['augment']['mode']}")
     if "meta.kimg" in meta:
         click.echo(f"kimg: {meta['meta.kimg']:g}")

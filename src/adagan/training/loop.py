@@ -70,7 +70,7 @@ def _make_optimizer(module, lr: float, betas, eps: float, reg_interval: int | No
     return torch.optim.Adam(module.parameters(), lr=lr * ratio, betas=tuple(b**ratio for b in betas), eps=eps)
 
 
-def build_phases(G: torch.nn.Module, D: torch.nn.Module, lcfg: LossConfig, ocfg: OptimConfig) -> list[Phase]:
+def build_phases(G: torch.nn.Module, D: torch.nn.Module, loss: LossConfig, optim: OptimConfig) -> list[Phase]:
     """The phases of one iteration, in order, with one Adam per network (as the official training_loop.py).
 
     Lazy (interval k >= 1): `<G|D>main` every iteration and `<G|D>reg` every k-th with gain k; Adam gets
@@ -81,12 +81,12 @@ def build_phases(G: torch.nn.Module, D: torch.nn.Module, lcfg: LossConfig, ocfg:
     Adam unscaled.
     """
     phases = []
-    for name, module, lr, interval, weight in (("G", G, ocfg.lr_g, lcfg.pl_interval, lcfg.pl_weight),
-                                               ("D", D, ocfg.lr_d, lcfg.r1_interval, lcfg.r1_gamma)):
+    for name, module, lr, interval, weight in (("G", G, optim.lr_g, loss.pl_interval, loss.pl_weight),
+                                               ("D", D, optim.lr_d, loss.r1_interval, loss.r1_gamma)):
         if interval is not None and interval < 0:
             what = "pl_interval" if name == "G" else "r1_interval"
             raise ConfigError(f"loss.{what} must be >= 1 (lazy) or None/0 (every step), got {interval}")
-        opt = _make_optimizer(module, lr, (ocfg.beta1, ocfg.beta2), ocfg.eps, interval)
+        opt = _make_optimizer(module, lr, (optim.beta1, optim.beta2), optim.eps, interval)
         if not interval:
             phases.append(Phase(f"{name}both", module, opt, 1))
             continue
@@ -187,18 +187,18 @@ def setup(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, resume_w
 
 def run_iteration(t: Trainer) -> None:
     """One iteration: every phase due at this batch_idx, then G_ema, the counters and ADA's p."""
-    cfg, prog, device = t.config, t.state.progress, t.ctx.device
-    torch.manual_seed(iteration_seed(cfg.seed, t.ctx.rank, prog.batch_idx))
-    img_u8, labels = t.dataset.get_batch([next(t.samples) for _ in range(cfg.batch // t.ctx.world_size)])
+    config, prog, device = t.config, t.state.progress, t.ctx.device
+    torch.manual_seed(iteration_seed(config.seed, t.ctx.rank, prog.batch_idx))
+    img_u8, labels = t.dataset.get_batch([next(t.samples) for _ in range(config.batch // t.ctx.world_size)])
     real_img = to_float(img_u8, device).split(t.batch_gpu)
-    real_c = labels.to(device).split(t.batch_gpu) if cfg.G.c_dim else [None] * t.rounds
+    real_c = labels.to(device).split(t.batch_gpu) if config.G.c_dim else [None] * t.rounds
     for phase in t.phases:
         if prog.batch_idx % phase.interval == 0:
             run_phase(t, phase, real_img, real_c)
-    update_ema(t.G_ema, t.G, ema_beta(prog.cur_nimg, cfg.batch, cfg.ema_kimg, cfg.ema_rampup))
-    prog.cur_nimg += cfg.batch
+    update_ema(t.G_ema, t.G, ema_beta(prog.cur_nimg, config.batch, config.ema_kimg, config.ema_rampup))
+    prog.cur_nimg += config.batch
     prog.batch_idx += 1
-    if t.controller is not None and prog.batch_idx % cfg.augment.interval == 0:
+    if t.controller is not None and prog.batch_idx % config.augment.interval == 0:
         t.controller.step(prog.batch_idx, all_reduce=t.reduce or (lambda x: None))
 
 

@@ -197,22 +197,23 @@ class Monitor:
 
     def start(self, t: Trainer, *, resumed: bool, progress_bar: bool | None) -> None:
         """config.json, stats.jsonl cut back to the resumed state, first grids, the opening line."""
-        cfg, cur_nimg = t.config, t.state.progress.cur_nimg
-        self.grids = ImageGrids(t.dataset, cfg.G.img_resolution, cfg.G.z_dim, cfg.G.c_dim, t.batch_gpu, t.ctx.device)
+        config, cur_nimg = t.config, t.state.progress.cur_nimg
+        self.grids = ImageGrids(t.dataset, config.G.img_resolution, config.G.z_dim, config.G.c_dim, t.batch_gpu,
+                                t.ctx.device)
         if not self.main:
             return
         if resumed:
             truncate_stats(self.run_dir / "stats.jsonl", cur_nimg)
-        (self.run_dir / "config.json").write_text(to_json(cfg) + "\n")
+        (self.run_dir / "config.json").write_text(to_json(config) + "\n")
         if cur_nimg == 0:
             self.grids.reals(self.run_dir / "reals.png")
             self.grids.fakes(t.G_ema, self.run_dir / "fakes_init.png")
         n_g = sum(p.numel() for p in t.G.parameters())
         n_d = sum(p.numel() for p in t.D.parameters())
-        self.log(f"Training {cfg.preset} at {cfg.G.img_resolution}px on {len(t.dataset)} images "
-                 f"({t.dataset.name}), G {n_g:,} / D {n_d:,} params, batch {cfg.batch} ({t.rounds}x{t.batch_gpu} "
+        self.log(f"Training {config.preset} at {config.G.img_resolution}px on {len(t.dataset)} images "
+                 f"({t.dataset.name}), G {n_g:,} / D {n_d:,} params, batch {config.batch} ({t.rounds}x{t.batch_gpu} "
                  f"per process, {t.ctx.world_size} process(es)), device {t.ctx.device}, run dir {self.run_dir}")
-        self.bar = _progress_bar(progress_bar, cur_nimg, int(cfg.kimg * 1000))
+        self.bar = _progress_bar(progress_bar, cur_nimg, int(config.kimg * 1000))
         self.tb = _tensorboard(self.run_dir)
 
     def advance(self, nimg: int) -> None:
