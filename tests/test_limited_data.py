@@ -12,7 +12,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--G.z_dim=8", "--G.w_dim=8", "--G.channel_base=128", "--G.channel_max=8", "--D.channel_base=128",
         "--D.channel_max=8", "--D.mbstd_group_size=2", "--batch", "4", "--batch-gpu", "4", "--augment.ada_kimg=0.01",
-        "--augment.target=-1.5"]
+        "--augment.target=-1"]
 
 
 class TinyDetector(torch.nn.Module):

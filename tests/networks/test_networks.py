@@ -184,9 +184,9 @@ def test_parameter_names_read_like_the_architecture(tiny_cfgs):
 
 
 def test_unknown_architecture_is_a_config_error(tiny_cfgs):
-    with pytest.raises(ConfigError, match="G architecture"):
+    with pytest.raises(ConfigError, match="G.architecture must be one of"):
         Generator(tiny_cfgs[0](architecture="residual"))
-    with pytest.raises(ConfigError, match="D architecture"):
+    with pytest.raises(ConfigError, match="D.architecture must be one of"):
         Discriminator(tiny_cfgs[1](architecture="residual"))
 
 

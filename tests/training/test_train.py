@@ -47,7 +47,7 @@ def _files(run_dir: Path):
 
 def test_two_tick_run_writes_everything(run_cli, dataset_zip, tmp_path):
     code, out, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--name", "r", "--kimg", "0.032",
-                             "--augment.ada_kimg=0.01", "--augment.target=-1.5", *TINY)
+                             "--augment.ada_kimg=0.01", "--p", "0.5", "--augment.target=1", *TINY)
     assert code == 0, err
     run = tmp_path / "r"
     files = _files(run)
@@ -58,7 +58,7 @@ def test_two_tick_run_writes_everything(run_cli, dataset_zip, tmp_path):
     assert len(ticks) == 2 and [t["Progress/tick"] for t in ticks] == [1, 2]
     for t in ticks:
         assert np.isfinite(t["Loss/G/loss"]) and np.isfinite(t["Loss/D/loss"])
-    assert ticks[-1]["Progress/augment"] != 0  # ADA moved p (fast ada_kimg, r_t > target always)
+    assert ticks[-1]["Progress/augment"] != 0.5  # ADA moved p (fast ada_kimg; r_t < target 1 always: p falls)
     for phase in ("Gmain", "Greg", "Dmain", "Dreg"):  # lazy phases run in the first tick (batch 0)
         assert ticks[0][f"Timing/{phase}_ms"] > 0
     snap = sorted(run.glob("network-snapshot-*.safetensors"))[-1]
@@ -123,7 +123,7 @@ def test_dry_run_prints_config(run_cli, dataset_zip, tmp_path):
     (["--loss.r2_gamma=1"], "unknown setting"),
     (["--batch", "3", "--gpus", "2"], "multiple of --gpus"),
     (["--aug", "fixed"], "needs --p"),
-    (["--p", "1.5", "--aug", "fixed"], "--p must be in"),
+    (["--p", "1.5", "--aug", "fixed"], "--p (augment.p) must be a number in [0, 1]"),
     (["--cond", "--data", "NOLABELS"], "needs labels"),
     (["stray"], "unexpected argument"),
     (["--resume", "missing.safetensors"], "not found"),
@@ -160,11 +160,16 @@ def test_ddp_two_processes_stay_in_sync(run_cli, dataset_zip, tmp_path):
     assert np.isfinite(last["Loss/D/loss"]) and last["Timing/Dmain_ms"] > 0 and last["Resources/peak_ram_gb"] > 0
 
 
-def test_divergence_stops_with_message_and_keeps_last_good_state(run_cli, dataset_zip, tmp_path):
+def test_divergence_stops_with_message_and_keeps_last_good_state(run_cli, dataset_zip, tmp_path, monkeypatch):
+    from adagan.config import LIMITS, Range
+
     args = ["train", "--data", dataset_zip, "--outdir", tmp_path, "--name", "nan", *TINY]
     assert run_cli(*args, "--kimg", "0.016")[0] == 0
     good = sorted((tmp_path / "nan").glob("training-state-*.safetensors"))
-    # Absurd learning rates blow the weights up to inf -> NaN losses every tick.
+    # Absurd learning rates blow the weights up to inf -> NaN losses every tick. The config refuses rates
+    # above 1; this test lifts the limit to provoke the divergence.
+    for key in ("optim.lr_g", "optim.lr_d"):
+        monkeypatch.setitem(LIMITS, key, Range(0, 1e38, lo_open=True))
     code, _, err = run_cli(*args, "--kimg", "0.2", "--optim.lr_g=1e38", "--optim.lr_d=1e38")
     assert code == 1 and "diverged" in err and "Traceback" not in err
     assert sorted((tmp_path / "nan").glob("training-state-*.safetensors")) == good

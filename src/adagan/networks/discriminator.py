@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from adagan.config import DiscriminatorConfig
+from adagan.config import DiscriminatorConfig, check_network
 from adagan.errors import ConfigError
 from adagan.networks.generator import MappingNetwork, block_resolutions, channels_at, fp16_resolution
 from adagan.networks.layers import FIR, Conv2dLayer, FullyConnectedLayer, MinibatchStdLayer
@@ -107,6 +107,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, cfg: DiscriminatorConfig):
         super().__init__()
+        check_network(cfg)  # every field in range before anything is allocated
         if cfg.architecture not in ARCHITECTURES:
             raise ConfigError(f"D architecture must be one of {ARCHITECTURES}, got {cfg.architecture!r}")
         self.cfg = cfg

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from adagan.config import GeneratorConfig
+from adagan.config import GeneratorConfig, check_network
 from adagan.config import num_ws as _num_ws
 from adagan.errors import ConfigError
 from adagan.networks.layers import FIR, Conv2dLayer, FullyConnectedLayer, normalize_2nd_moment
@@ -262,6 +262,7 @@ class Generator(nn.Module):
 
     def __init__(self, cfg: GeneratorConfig):
         super().__init__()
+        check_network(cfg)  # every field in range before anything is allocated
         self.cfg = cfg
         self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
         self.img_resolution, self.img_channels = cfg.img_resolution, cfg.img_channels
