@@ -19,7 +19,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from adagan.config import DiscriminatorConfig, GeneratorConfig, TrainConfig, from_dict, to_dict
+from adagan.config import DiscriminatorConfig, GeneratorConfig, TrainConfig, check_network, from_dict, to_dict
 from adagan.errors import CheckpointError, ConfigError
 
 FORMAT = "adagan"
@@ -92,6 +92,8 @@ def _open(path: str | os.PathLike):
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder; pass a .safetensors network file "
                               "(e.g. network-snapshot-*.safetensors)")
+    if not path.is_file():  # a pipe or a device would block or never end
+        raise CheckpointError(f"{path} is not a regular file; pass a .safetensors network file")
     try:
         f = safe_open(str(path), framework="pt", device="cpu")
         meta = f.metadata() or {}
@@ -115,20 +117,33 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     for key, value in meta.items():
         try:
             out[key] = json.loads(value) if key not in ("format", "format_version") else value
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise CheckpointError(f"{path}: corrupt metadata field {key!r}") from None
+    nets = out.get("networks", [])
+    if not isinstance(nets, list) or not all(n in NETWORK_NAMES for n in nets):
+        raise CheckpointError(f"{path}: corrupt metadata field 'networks' ({str(nets)[:60]}); expected a list of "
+                              f"{', '.join(NETWORK_NAMES)}")
+    for key in ("config.G", "config.D", "train_config"):
+        if key in out and not isinstance(out[key], dict):
+            raise CheckpointError(f"{path}: corrupt metadata field {key!r} (not a JSON object)")
     return out
 
 
-def _build(name: str, cfg_dict: dict, path) -> torch.nn.Module:
-    from adagan.networks import Discriminator, Generator
-
+def network_config(name: str, cfg_dict: dict, path) -> GeneratorConfig | DiscriminatorConfig:
+    """The checked config of network `name` (G, G_ema or D) as stored in a file (config.check_network)."""
     try:
-        if name == "D":
-            return Discriminator(from_dict(DiscriminatorConfig, cfg_dict))
-        return Generator(from_dict(GeneratorConfig, cfg_dict))
+        cfg = from_dict(DiscriminatorConfig if name == "D" else GeneratorConfig, cfg_dict)
+        check_network(cfg)
+        return cfg
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"{path}: its {name} config cannot be used by this adagan ({e})") from None
+
+
+def _build(name: str, cfg: GeneratorConfig | DiscriminatorConfig, device="cpu") -> torch.nn.Module:
+    from adagan.networks import Discriminator, Generator
+
+    with torch.device(device):
+        return Discriminator(cfg) if name == "D" else Generator(cfg)
 
 
 def load_networks(path: str | os.PathLike, which: tuple[str, ...] | None = None,
@@ -147,13 +162,16 @@ def load_networks(path: str | os.PathLike, which: tuple[str, ...] | None = None,
         if name not in present:
             raise CheckpointError(f"{path} holds {', '.join(present) or 'no networks'}, not {name}")
     keys = set(f.keys())
+    configs = {n: network_config(n, info[f"config.{n}"], path) for n in ("G", "D") if f"config.{n}" in info}
     nets = {}
     for name in which:
         cfg_key = f"config.{'D' if name == 'D' else 'G'}"
         if cfg_key not in info:
             raise CheckpointError(f"{path} lacks the {cfg_key} metadata needed to build {name}")
-        net = _build(name, info[cfg_key], path)
-        expected = net.state_dict()
+        cfg = configs["D" if name == "D" else "G"]
+        # The shapes the config implies, from a network on the meta device (nothing allocated), must be the
+        # stored ones before the real network is built: its size is then bounded by the file's.
+        expected = {k: tuple(v.shape) for k, v in _build(name, cfg, "meta").state_dict().items()}
         prefix = f"{name}."
         stored = {k[len(prefix):] for k in keys if k.startswith(prefix)}
         missing = sorted(set(expected) - stored)
@@ -162,11 +180,17 @@ def load_networks(path: str | os.PathLike, which: tuple[str, ...] | None = None,
             raise CheckpointError(
                 f"{path}: {name} tensors do not match its config (missing: {missing[:3]}, "
                 f"unexpected: {unexpected[:3]}); the file is damaged or was edited")
+        for k, shape in expected.items():
+            t_shape = tuple(f.get_slice(prefix + k).get_shape())
+            if t_shape != shape:
+                raise CheckpointError(f"{path}: {name}.{k} has shape {list(t_shape)}, expected {list(shape)}")
+        net = _build(name, cfg)
         state = {}
-        for k, ref in expected.items():
+        for k in expected:
             t = f.get_tensor(prefix + k)
-            if t.shape != ref.shape:
-                raise CheckpointError(f"{path}: {name}.{k} has shape {list(t.shape)}, expected {list(ref.shape)}")
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise CheckpointError(f"{path}: {name}.{k} holds NaN or infinite values (training had diverged "
+                                      "when it was saved, or the file was edited); use an earlier snapshot")
             state[k] = t
         net.load_state_dict(state, strict=True)
         nets[name] = net.eval().requires_grad_(False).to(device)

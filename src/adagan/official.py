@@ -14,8 +14,11 @@ a small `torch.save` file.
 `PersistentRecord` holding `meta` (the source is never compiled), tensor and storage rebuilders are
 served by `torch.load(..., weights_only=True)`, numpy arrays, OrderedDict and EasyDict (as a dict).
 Anything else (os.system, builtins.eval, any class) stops the load with a CheckpointError before it
-can be called. The records' tensors are then renamed to ours by an explicit table, and our networks
-are built from the recorded constructor arguments.
+can be called. Before anything is unpickled, `safe_pickle.scan` checks that no declared length (of a
+bytes string, a frame, each storage's data) runs past the end of the file, so the load allocates at
+most about the file's size. The records' tensors are then renamed to ours by an explicit table, and
+our networks are built from the recorded constructor arguments, after `config.check_network` and a
+build on the meta device have shown that those arguments imply exactly the stored tensor shapes.
 """
 
 from __future__ import annotations
@@ -29,11 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from adagan.config import DiscriminatorConfig, GeneratorConfig
-from adagan.errors import CheckpointError
+from adagan import safe_pickle
+from adagan.config import DiscriminatorConfig, GeneratorConfig, check_network
+from adagan.errors import CheckpointError, ConfigError
 from adagan.networks.discriminator import ARCHITECTURES as D_ARCHITECTURES
 from adagan.networks.generator import ARCHITECTURES as G_ARCHITECTURES
 
@@ -85,7 +88,58 @@ class EasyDict(dict):
     """Stand-in for dnnlib.EasyDict: a plain dict (attribute access is not needed here)."""
 
 
+# Bytes per element of the storage types a legacy `torch.save` names.
+_ELEMENT_SIZE = {"FloatStorage": 4, "DoubleStorage": 8, "HalfStorage": 2, "BFloat16Storage": 2, "LongStorage": 8,
+                 "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1, "ByteStorage": 1, "BoolStorage": 1,
+                 "UntypedStorage": 1}
+
+
+class _StorageHeader(pickle.Unpickler):
+    """Reads the pickles at the start of a legacy `torch.save` file and only notes each storage's declared
+    size: a persistent id ('storage', <type>, key, location, numel, ...)."""
+
+    def __init__(self, f, declared: list):
+        super().__init__(f)
+        self.declared = declared
+
+    def find_class(self, module, name):
+        if module == "torch" and name in _ELEMENT_SIZE:
+            return name
+        raise pickle.UnpicklingError(f"{module}.{name} in a storage")
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage" and pid[1] in _ELEMENT_SIZE
+                and isinstance(pid[4], int) and pid[4] >= 0):
+            raise pickle.UnpicklingError("unexpected storage record")
+        self.declared.append(pid[4] * _ELEMENT_SIZE[pid[1]])
+        return None
+
+
 def _load_storage_from_bytes(b: bytes):
+    """torch.storage._load_from_bytes, after checking that the storages it declares fit in `b` (torch
+    allocates a storage's declared size before reading its data)."""
+    if not isinstance(b, bytes | bytearray):
+        raise CheckpointError("official pickle: a storage is not stored as bytes")
+    if b[:2] == b"PK":  # zip format: members must be stored, not compressed, and within the bytes
+        import zipfile
+
+        try:
+            infos = zipfile.ZipFile(io.BytesIO(b)).infolist()
+        except (zipfile.BadZipFile, ValueError) as e:
+            raise CheckpointError(f"official pickle: a storage is a damaged zip ({e})") from None
+        if any(i.compress_type != zipfile.ZIP_STORED for i in infos) or sum(i.file_size for i in infos) > len(b):
+            raise CheckpointError("official pickle: a storage declares more data than it holds")
+    else:  # legacy format: five pickles (magic, protocol, system info, the storages, their keys), then data
+        try:
+            safe_pickle.scan_all(b, 5)
+            f, declared = io.BytesIO(b), []
+            for _ in range(5):
+                _StorageHeader(f, declared).load()
+        except (ValueError, pickle.UnpicklingError, EOFError, TypeError, IndexError) as e:
+            raise CheckpointError(f"official pickle: a storage is damaged or not plain data ({e})") from None
+        if sum(declared) > len(b):
+            raise CheckpointError(f"official pickle: a storage declares {sum(declared):,} bytes but holds "
+                                  f"{len(b):,}")
     return torch.load(io.BytesIO(b), weights_only=True)
 
 
@@ -102,16 +156,6 @@ def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, state=Non
     return data
 
 
-def _numpy_globals() -> dict[tuple[str, str], Any]:
-    out = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
-    reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]  # numpy's own _reconstruct (module moved in numpy 2)
-    scalar = np.float64(0).__reduce__()[0]
-    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        out[(mod, "_reconstruct")] = reconstruct
-        out[(mod, "scalar")] = scalar
-    return out
-
-
 SAFE_GLOBALS: dict[tuple[str, str], Any] = {
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct_persistent_obj,
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
@@ -125,7 +169,7 @@ SAFE_GLOBALS: dict[tuple[str, str], Any] = {
     ("builtins", "frozenset"): frozenset,
     ("torch", "Size"): torch.Size,
     ("torch", "device"): torch.device,
-    **_numpy_globals(),
+    **safe_pickle.numpy_globals(),
 }
 
 
@@ -157,16 +201,24 @@ class OfficialUnpickler(pickle.Unpickler):
 def load_official_pickle(path: str | os.PathLike) -> Any:
     """Unpickle an official snapshot with OfficialUnpickler; networks come back as PersistentRecords."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"official network pickle not found: {path}")
+    if not path.is_file():
+        raise CheckpointError(f"{path} is not a regular file; pass an official network-snapshot-*.pkl")
     try:
         with open(path, "rb") as f:
+            try:
+                safe_pickle.scan(f)
+            except ValueError as e:
+                raise CheckpointError(f"{path} is not a readable network pickle ({e})") from None
+            f.seek(0)
             return OfficialUnpickler(f, source=str(path)).load()
     except CheckpointError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            RuntimeError, OSError) as e:
-        raise CheckpointError(f"{path} is not a readable network pickle ({type(e).__name__}: {e})") from None
+            RuntimeError, OSError, RecursionError) as e:
+        raise CheckpointError(f"{path} is not a readable network pickle ({type(e).__name__}: {str(e)[:200]})") \
+            from None
 
 
 # -- renaming and configs ----------------------------------------------------------------------------
@@ -250,6 +302,9 @@ def generator_config(init_kwargs: dict, source="pickle") -> GeneratorConfig:
             conv_clamp=None if sk.get("conv_clamp") is None else float(sk["conv_clamp"]), architecture=arch)
     except KeyError as e:
         raise CheckpointError(f"{source}: G constructor arguments lack {e}; not an official StyleGAN2 G") from None
+    except (TypeError, ValueError, OverflowError) as e:
+        raise CheckpointError(f"{source}: G constructor arguments are not numbers where numbers belong ({e})") \
+            from None
 
 
 def discriminator_config(init_kwargs: dict, source="pickle") -> DiscriminatorConfig:
@@ -277,18 +332,25 @@ def discriminator_config(init_kwargs: dict, source="pickle") -> DiscriminatorCon
             conv_clamp=None if kw.get("conv_clamp") is None else float(kw["conv_clamp"]))
     except KeyError as e:
         raise CheckpointError(f"{source}: D constructor arguments lack {e}; not an official StyleGAN2 D") from None
+    except (TypeError, ValueError, OverflowError) as e:
+        raise CheckpointError(f"{source}: D constructor arguments are not numbers where numbers belong ({e})") \
+            from None
 
 
 def _build(record: PersistentRecord, what: str, source):
     from adagan.networks import Discriminator, Generator
 
-    if what == "D":
-        net = Discriminator(discriminator_config(record.init_kwargs, source))
-        tensors = _rename(record.tensors(), D_NAME_TABLE, what, source)
-    else:
-        net = Generator(generator_config(record.init_kwargs, source))
-        tensors = _rename(record.tensors(), G_NAME_TABLE, what, source)
-    expected = net.state_dict()
+    if not isinstance(record.state.get("_init_kwargs") or {}, dict):
+        raise CheckpointError(f"{source}: {what} constructor arguments are not a dict")
+    cfg = (discriminator_config if what == "D" else generator_config)(record.init_kwargs, source)
+    try:
+        check_network(cfg)
+    except ConfigError as e:
+        raise CheckpointError(f"{source}: its {what} configuration cannot be used ({e})") from None
+    tensors = _rename(record.tensors(), D_NAME_TABLE if what == "D" else G_NAME_TABLE, what, source)
+    Net = Discriminator if what == "D" else Generator
+    with torch.device("meta"):  # the shapes the arguments imply, checked before anything is allocated
+        expected = Net(cfg).state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
@@ -299,6 +361,7 @@ def _build(record: PersistentRecord, what: str, source):
             raise CheckpointError(f"{source}: {what}.{k} has shape {list(tensors[k].shape)}, "
                                   f"expected {list(ref.shape)} from its configuration")
         tensors[k] = tensors[k].to(ref.dtype)
+    net = Net(cfg)
     net.load_state_dict(tensors, strict=True)
     return net.eval().requires_grad_(False)
 
@@ -313,6 +376,13 @@ class OfficialNetworks:
 
 def convert_official(path: str | os.PathLike) -> OfficialNetworks:
     """Read an official snapshot pickle and return our G, D, G_ema (those present)."""
+    try:
+        return _convert(path)
+    except RecursionError:
+        raise CheckpointError(f"{path}: networks nested too deeply; not an official network pickle") from None
+
+
+def _convert(path) -> OfficialNetworks:
     data = load_official_pickle(path)
     if isinstance(data, PersistentRecord):  # a pickle of a single network
         data = {"G_ema" if data.class_name == "Generator" else "D": data}

@@ -15,24 +15,37 @@ def cli(path, as_json):
     Example:
       adagan info runs/twemoji32-cpu-ada-3f9c1a/network-snapshot-000120.safetensors
     """
-    from adagan.io import read_metadata
+    from adagan.errors import CheckpointError
+    from adagan.io import network_config, read_metadata
 
     meta = read_metadata(path)
     if as_json:
         click.echo(json.dumps(meta, indent=2, sort_keys=True))
         return
-    g = meta.get("config.G") or {}
-    d = meta.get("config.D") or {}
     click.echo(f"networks: {', '.join(meta.get('networks', []))}")
-    if g:
-        click.echo(f"G: {g['img_resolution']}px, {g['img_channels']} channel(s), z_dim {g['z_dim']}, "
-                   f"w_dim {g['w_dim']}, c_dim {g['c_dim']}, channel_base {g['channel_base']}, "
-                   f"channel_max {g['channel_max']}, mapping layers {g['map_layers']}")
-    if d:
-        click.echo(f"D: {d['architecture']}, mbstd group {d['mbstd_group_size']}, c_dim {d['c_dim']}")
+    for name in ("G", "D"):  # each config checked as loading would check it; a damaged one is named, not shown
+        if f"config.{name}" not in meta:
+            continue
+        try:
+            c = network_config(name, meta[f"config.{name}"], path)
+        except CheckpointError as e:
+            click.echo(f"{name}: damaged config: {str(e).split(': ', 1)[-1]}")
+            continue
+        if name == "G":
+            click.echo(f"G: {c.architecture}, {c.img_resolution}px, {c.img_channels} channel(s), z_dim {c.z_dim}, "
+                       f"w_dim {c.w_dim}, c_dim {c.c_dim}, channel_base {c.channel_base}, channel_max "
+                       f"{c.channel_max}, mapping layers {c.map_layers}")
+        else:
+            click.echo(f"D: {c.architecture}, mbstd group {c.mbstd_group_size}, c_dim {c.c_dim}")
     config = meta.get("train_config")
-    if config:
-        click.echo(f"trained with: --cfg {config['cfg']}, data {config.get('data') or '-'}, batch {config['batch']}, "
-                   f"gamma {config['loss']['r1_gamma']:g}, aug {config['augment']['mode']}")
-    if "meta.kimg" in meta:
+    if isinstance(config, dict):
+        def get(*keys):
+            value = config
+            for k in keys:
+                value = value.get(k) if isinstance(value, dict) else None
+            return "?" if value is None or isinstance(value, dict | list) else value
+
+        click.echo(f"trained with: --cfg {get('cfg')}, data {get('data') or '-'}, batch {get('batch')}, "
+                   f"gamma {get('loss', 'r1_gamma')}, aug {get('augment', 'mode')}")
+    if isinstance(meta.get("meta.kimg"), int | float):
         click.echo(f"kimg: {meta['meta.kimg']:g}")
