@@ -5,22 +5,33 @@ every part of the TrainState (training/state.py), saved whole: a part's tensors 
 under `<part>.<key>` (`opt_G.3.exp_avg`, `loss.pl_mean`), everything else into its JSON metadata
 (`progress`, `augment`, `sampler`, `opt_G.param_groups`). Writes are atomic; old states are pruned.
 A snapshot (`network-snapshot-NNNNNN.safetensors`, numbered by kimg) holds the networks and augment p.
+
+`RunFiles` is one process's view of a run directory (docs/limits.md, "Crash safety"): it holds the run's
+lock (one training per directory), removes the temporaries a killed run left (our names only), resumes
+from the newest *intact* state (naming each damaged one it skips, which it never deletes), and prunes
+only states of this same run.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import torch
 
-from adagan.config import TrainConfig
-from adagan.errors import CheckpointError
+from adagan.config import TrainConfig, to_dict
+from adagan.errors import CheckpointError, ConfigError
 from adagan.io import load_extra_tensors, load_networks, read_metadata, save_networks
 from adagan.training.state import TrainState
 
 STATE_RE = re.compile(r"^training-state-(\d+)\.safetensors$")
 KEEP_STATES = 3
+# Temporaries of our atomic writes (io.atomic_write, monitor and report): `.<name>[.<random>].tmp`.
+TEMP_RE = re.compile(r"^\.(network-snapshot-\d+\.safetensors|training-state-\d+\.safetensors|fakes(\d+|_init)\.png|"
+                     r"reals\.png|report\.(png|html)|config\.json)(\.[A-Za-z0-9_]+)?\.tmp$|^stats\.jsonl\.tmp$")
+LOCK_NAME = ".lock"
+MAX_NIMG = 2**53  # progress counters beyond this are not from a real run
 
 
 def state_path(run_dir: Path, cur_nimg: int) -> Path:
@@ -50,32 +61,54 @@ def save_snapshot(run_dir: Path, state: TrainState, config: TrainConfig) -> Path
     return path
 
 
-def save(run_dir: Path, state: TrainState, config: TrainConfig, keep: int = KEEP_STATES) -> Path:
-    """Write the whole training state; keep the newest `keep` state files."""
+def save(run_dir: Path, state: TrainState, config: TrainConfig, keep: int | None = KEEP_STATES) -> Path:
+    """Write the whole training state; keep the newest `keep` state files (None: delete none; RunFiles.save
+    prunes only the states of its own run)."""
     tensors: dict[str, torch.Tensor] = {}
     meta: dict = {}
     for name, value in state.state_dict().items():
         _flatten(name, value, tensors, meta)
     path = state_path(run_dir, state.progress.cur_nimg)
     save_networks(path, **state.networks, config=config, extra_tensors=tensors, metadata=meta)
-    for old in list_states(run_dir)[:-keep]:
+    for old in list_states(run_dir)[:-keep] if keep else []:
         old.unlink(missing_ok=True)
     return path
 
 
 def load(path: Path, state: TrainState) -> None:
-    """Restore `state` (networks included) from a state file written by `save`."""
+    """Restore `state` (networks included) from a state file written by `save`; CheckpointError (before
+    anything is changed, for every damage we can see without loading) when it is not usable."""
     try:
         nets = load_networks(path, tuple(state.networks))
         meta = {k[len("meta."):]: v for k, v in read_metadata(path).items() if k.startswith("meta.")}
         tensors = load_extra_tensors(path)
         _upgrade(tensors, meta)
+        _check_parts(tensors, meta)
         for name, net in state.networks.items():
             net.load_state_dict(nets[name].state_dict(), strict=True)
         state.load_state_dict({name: _unflatten(name, tensors, meta) for name in state.parts()})
-    except (KeyError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path} is not a usable training state ({e}); delete it to fall back to an "
-                              "older one, or pass --new to start over") from None
+    except CheckpointError as e:
+        raise CheckpointError(str(e).replace(f"{path}: ", "")) from None
+    except (KeyError, ValueError, RuntimeError, TypeError, AttributeError, IndexError) as e:
+        raise CheckpointError(f"not a usable training state ({type(e).__name__}: {str(e)[:200]})") from None
+
+
+def _check_parts(tensors: dict, meta: dict) -> None:
+    """The JSON parts whose damage would only show later (a counter that is a string, p outside [0, 1])."""
+    prog = meta.get("progress")
+    if not isinstance(prog, dict) or not all(type(prog.get(k)) is int and 0 <= prog[k] <= MAX_NIMG
+                                             for k in ("cur_nimg", "cur_tick", "batch_idx")):
+        raise ValueError(f"damaged progress metadata {str(prog)[:80]}")
+    sampler = meta.get("sampler", {})
+    if not isinstance(sampler, dict) or type(sampler.get("position", 0)) is not int or sampler.get("position", 0) < 0:
+        raise ValueError(f"damaged sampler metadata {str(sampler)[:80]}")
+    augment = meta.get("augment", {})
+    p = augment.get("p", 0.0) if isinstance(augment, dict) else None
+    if not isinstance(p, int | float) or isinstance(p, bool) or not 0 <= p <= 1:
+        raise ValueError(f"damaged augment metadata {str(augment)[:80]}")
+    for name, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} holds NaN or infinite values")
 
 
 def _flatten(name: str, value, tensors: dict, meta: dict) -> None:
@@ -104,3 +137,104 @@ def _upgrade(tensors: dict, meta: dict) -> None:
         tensors["loss.pl_mean"] = tensors.pop("pl_mean")
     if "sampler_position" in meta:
         meta["sampler"] = {"position": meta.pop("sampler_position")}
+
+
+class RunFiles:
+    """One process's hold on a run directory: the lock, crash leftovers, resume and pruning of states.
+
+    Only the main process creates one. `open()` takes the lock (a second `adagan train` on the same
+    directory is refused), checks that the directory is writable and removes our temporaries a killed
+    run left behind. `resume()` loads the newest intact state, skipping (and naming) damaged ones.
+    `save()` writes a state and deletes older states of this same run only: never a state it skipped as
+    damaged, nor one whose header says another run (other learned settings) wrote it.
+    """
+
+    def __init__(self, run_dir: Path, config: TrainConfig, log=print):
+        self.run_dir, self.config, self.log = Path(run_dir), config, log  # log: set again once log.txt is open
+        self.notes: list[str] = []  # what open() did, for the log
+        self.damaged: dict[Path, str] = {}
+        self.written: set[Path] = set()
+        self._lock = None
+
+    def open(self) -> None:
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise ConfigError(f"cannot write in the run directory {self.run_dir} ({e.strerror or e}); make it "
+                              "writable, or train elsewhere with --outdir") from None
+        self._lock = os.fdopen(fd, "r+")
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory lock
+            fcntl = None
+        if fcntl is not None:
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                other = self._lock.read().strip() or "?"
+                self.close()
+                raise ConfigError(f"another `adagan train` (pid {other}) is training in {self.run_dir}; wait for "
+                                  "it to finish, or pass --new for a separate run") from None
+        self._lock.seek(0)
+        self._lock.truncate()
+        self._lock.write(str(os.getpid()))
+        self._lock.flush()
+        left = sorted(p for p in self.run_dir.iterdir() if TEMP_RE.match(p.name) and p.is_file()
+                      and not p.is_symlink())
+        for p in left:
+            p.unlink()
+        if left:
+            self.notes.append(f"Removed {len(left)} temporary file(s) that an interrupted run left: "
+                              f"{', '.join(p.name for p in left[:4])}{', ...' if len(left) > 4 else ''}")
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # releases the lock
+            self._lock = None
+
+    def resume(self, state: TrainState) -> Path | None:
+        """Load the newest state that loads; None when there is none at all. CheckpointError when every
+        state is damaged (naming each)."""
+        states = list_states(self.run_dir)
+        for path in reversed(states):
+            try:
+                load(path, state)
+            except CheckpointError as e:
+                self.damaged[path] = str(e)
+                self.log(f"Skipped the damaged training state {path.name} ({e}); it is left in place, delete it "
+                         "once you no longer need it.")
+                continue
+            return path
+        if states:
+            listed = "; ".join(f"{p.name}: {why}" for p, why in self.damaged.items())
+            raise CheckpointError(f"no intact training state in {self.run_dir} ({listed[:400]}); move the damaged "
+                                  "files away to start this run over, or pass --new for a fresh run")
+        return None
+
+    def save(self, state: TrainState, keep: int = KEEP_STATES) -> Path:
+        path = state_path(self.run_dir, state.progress.cur_nimg)
+        if path in self.damaged and path.exists():  # a damaged state is never overwritten: it moves aside
+            aside = path.with_name(path.name + ".damaged")
+            os.replace(path, aside)
+            self.log(f"Kept the damaged {path.name} as {aside.name}; this run writes a new state under its name.")
+        save(self.run_dir, state, self.config, keep=None)
+        self.written.add(path)
+        ours = [p for p in list_states(self.run_dir) if p in self.written or self._same_run(p)]
+        for old in ours[:-keep]:
+            old.unlink(missing_ok=True)
+            self.written.discard(old)
+        return path
+
+    def _same_run(self, path: Path) -> bool:
+        """Whether a state's header says this run wrote it: the same learned settings (not a damaged one)."""
+        from adagan.training.run import NOT_IN_NAME
+
+        if path in self.damaged:
+            return False
+        try:
+            theirs = read_metadata(path).get("train_config")
+        except CheckpointError:
+            return False
+        mine = to_dict(self.config)
+        return isinstance(theirs, dict) and all(theirs.get(k) == v for k, v in mine.items() if k not in NOT_IN_NAME)

@@ -133,6 +133,7 @@ class Trainer:
     loss: StyleGAN2Loss
     phases: list[Phase]
     state: TrainState
+    files: checkpoint.RunFiles | None  # the run directory's lock and state files (main process only)
     batch_gpu: int  # images per round
     rounds: int  # rounds per iteration on this process (gradients accumulate over them)
     frozen: set[int] = field(default_factory=set)  # ids of the Freeze-D parameters
@@ -146,10 +147,14 @@ class Trainer:
 
 
 def setup(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, resume_weights: Path | None = None,
-          log=print) -> tuple[Trainer, bool]:
-    """Build everything one process trains with; resume from run_dir's newest state, else initialise from
-    `resume_weights` (transfer learning). Returns (trainer, resumed)."""
+          log=print, files: checkpoint.RunFiles | None = None) -> tuple[Trainer, bool]:
+    """Build everything one process trains with; resume from run_dir's newest intact state, else initialise
+    from `resume_weights` (transfer learning). files: the main process's opened RunFiles (None: opened here
+    on the main process). Returns (trainer, resumed)."""
     device = ctx.device
+    if files is None and ctx.is_main:
+        files = checkpoint.RunFiles(run_dir, config, log)
+        files.open()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cudnn.benchmark = device.type == "cuda"
@@ -169,20 +174,34 @@ def setup(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, resume_w
     sampler = InfiniteSampler(len(dataset), rank=ctx.rank, num_replicas=ctx.world_size, seed=config.seed)
     state = TrainState(G=G, D=D, G_ema=G_ema, opt_G=phases[0].opt, opt_D=phases[-1].opt, loss=loss, sampler=sampler,
                        controller=controller)
-    states = checkpoint.list_states(run_dir)
-    if states:
-        checkpoint.load(states[-1], state)
-        log(f"Resuming from {states[-1].name} at kimg {state.progress.cur_nimg / 1000:.1f} "
+    if files is not None:
+        resumed_from = files.resume(state)
+    else:  # other ranks: the newest state that loads (the main process names the damaged ones)
+        resumed_from = None
+        for path in reversed(checkpoint.list_states(run_dir)):
+            try:
+                checkpoint.load(path, state)
+            except AdaganError:
+                continue
+            resumed_from = path
+            break
+    if resumed_from is not None:
+        log(f"Resuming from {resumed_from.name} at kimg {state.progress.cur_nimg / 1000:.1f} "
             f"(tick {state.progress.cur_tick}).")
     elif resume_weights is not None:
         _load_transfer_weights(resume_weights, G, D, G_ema, log)
     batch_gpu = min(config.batch_gpu, config.batch // ctx.world_size)
     unsubscribe = stats.subscribe("Loss/signs/real", controller.accumulate) if controller else (lambda: None)
-    trainer = Trainer(config, ctx, dataset, G, D, G_ema, augment_pipe, controller, loss, phases, state, batch_gpu,
-                      config.batch // ctx.world_size // batch_gpu, frozen=frozen_d_params(D, config.freezed),
+    def close():
+        unsubscribe()
+        if files is not None:
+            files.close()
+
+    trainer = Trainer(config, ctx, dataset, G, D, G_ema, augment_pipe, controller, loss, phases, state, files,
+                      batch_gpu, config.batch // ctx.world_size // batch_gpu, frozen=frozen_d_params(D, config.freezed),
                       labels=dataset_labels(dataset).to(device) if config.G.c_dim else None,
-                      timer=PhaseTimer(device), reduce=all_reduce_sum(ctx), close=unsubscribe)
-    return trainer, bool(states)
+                      timer=PhaseTimer(device), reduce=all_reduce_sum(ctx), close=close)
+    return trainer, resumed_from is not None
 
 
 def run_iteration(t: Trainer) -> None:
@@ -249,7 +268,10 @@ def save_snapshot(t: Trainer, run_dir: Path, monitor: Monitor, metrics_fn=None) 
     if t.ctx.is_main:
         checkpoint.save_snapshot(run_dir, t.state, t.config)
         monitor.fakes_grid(t.G_ema, cur_nimg)
-        checkpoint.save(run_dir, t.state, t.config)
+        if t.files is not None:
+            t.files.save(t.state)
+        else:
+            checkpoint.save(run_dir, t.state, t.config)
         monitor.report()
     barrier(t.ctx)
     if metrics_fn is not None and t.config.metrics:
@@ -268,13 +290,40 @@ def training_loop(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, 
       written (record: the tick's stats.jsonl line), e.g. to adapt the thread count.
     """
     run_dir = Path(run_dir)
-    monitor = Monitor(run_dir, ctx)
-    t, resumed = setup(config, ctx, run_dir, dataset, resume_weights=resume_weights, log=monitor.log)
-    monitor.start(t, resumed=resumed, progress_bar=progress_bar)
+    files = None
+    if ctx.is_main:  # the lock, a writable directory and no stale temporaries, before log.txt is opened
+        files = checkpoint.RunFiles(run_dir, config)
+        files.open()
+    try:
+        monitor = Monitor(run_dir, ctx)
+    except BaseException:
+        if files is not None:
+            files.close()
+        raise
+    if files is not None:
+        files.log = monitor.log
+        for note in files.notes:
+            monitor.log(note)
+    try:
+        t, resumed = setup(config, ctx, run_dir, dataset, resume_weights=resume_weights, log=monitor.log,
+                           files=files)
+    except BaseException:
+        if files is not None:
+            files.close()
+        monitor.close()
+        raise
     prog = t.state.progress
     start_nimg, total_nimg, tick_nimg = prog.cur_nimg, int(config.kimg * 1000), int(config.tick_kimg * 1000)
+    if resumed and prog.cur_nimg >= total_nimg:  # a finished run, rerun: nothing to train
+        t.close()
+        monitor.close()
+        return monitor.finish({"stopped_by": "complete", "kimg": prog.cur_nimg / 1000, "ticks": prog.cur_tick,
+                               "trained_kimg": 0.0, "minutes": 0.0, "total_kimg": config.kimg,
+                               "snapshot": _newest_snapshot(run_dir)})
+    monitor.start(t, resumed=resumed, progress_bar=progress_bar)
     next_tick_nimg = (prog.cur_nimg // tick_nimg + 1) * tick_nimg
     collector, clock, stop, bad_ticks, stopped_by = stats.Collector(), TickClock(prog.cur_nimg), StopFlag(), 0, "kimg"
+    last_snapshot, finite = None, True
     stop.install()
     try:
         while True:
@@ -308,6 +357,7 @@ def training_loop(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, 
             next_tick_nimg = (boundary + 1) * tick_nimg
             if snapshot and finite:
                 save_snapshot(t, run_dir, monitor, metrics_fn)
+                last_snapshot = str(checkpoint.snapshot_path(run_dir, prog.cur_nimg))
             clock.restart(prog.cur_nimg)
             if done:
                 break
@@ -316,9 +366,15 @@ def training_loop(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, 
         t.close()
         collector.close()
         monitor.close()
+    # snapshot: the one written at the end (None when the last tick's losses were not finite: nothing saved).
     return monitor.finish({"stopped_by": stopped_by, "kimg": prog.cur_nimg / 1000, "ticks": prog.cur_tick,
                            "trained_kimg": (prog.cur_nimg - start_nimg) / 1000, "minutes": clock.minutes(),
-                           "snapshot": str(checkpoint.snapshot_path(run_dir, prog.cur_nimg))})
+                           "snapshot": last_snapshot if finite else None, "last_good": _newest_snapshot(run_dir)})
+
+
+def _newest_snapshot(run_dir: Path) -> str | None:
+    snaps = sorted(Path(run_dir).glob("network-snapshot-[0-9]*.safetensors"))
+    return str(snaps[-1]) if snaps else None
 
 
 def _eta(config: TrainConfig, cur_nimg: int, sec_per_kimg: float, clock: TickClock) -> float:
@@ -330,9 +386,24 @@ def _eta(config: TrainConfig, cur_nimg: int, sec_per_kimg: float, clock: TickClo
 
 
 def _load_transfer_weights(path: Path, G, D, G_ema, log) -> None:
-    from adagan.io import load_networks, read_metadata
+    from adagan.io import load_networks, network_config, read_metadata
 
-    present = read_metadata(path).get("networks", [])
+    info = read_metadata(path)
+    present = info.get("networks", [])
+    for name, net in (("G", G), ("D", D)):  # the file's networks must be this run's shape, field by field
+        key = f"config.{name}"
+        if key in info and any(n in present for n in ((name,) if name == "D" else ("G", "G_ema"))):
+            theirs_cfg = network_config(name, info[key], path)
+            differ = shape_differences(theirs_cfg, net.cfg)
+            if differ:
+                data_bound = [k for k, _, _ in differ if k in ("img_resolution", "img_channels", "c_dim")]
+                keys = [k for k, _, _ in differ if k not in data_bound and k != "channels"]
+                keys += ["channel_base", "channel_max"] if any(k == "channels" for k, _, _ in differ) else []
+                flags = " ".join(f"--{name}.{k}={getattr(theirs_cfg, k)}" for k in keys)
+                hint = (f"; pass {flags} to build the same network" if not data_bound else
+                        "; use a network made for data of this resolution, channel count and labels")
+                raise AdaganError(f"--resume {path}: its {name} does not fit this run: "
+                                  + ", ".join(f"{k} {theirs} (this run: {mine})" for k, theirs, mine in differ) + hint)
     nets = load_networks(path, tuple(n for n in ("G", "D", "G_ema") if n in present))
     for name, target in (("G", G), ("D", D), ("G_ema", G_ema)):
         src = nets.get(name) or (nets.get("G_ema") if name == "G" else nets.get("G") if name == "G_ema" else None)
@@ -341,8 +412,30 @@ def _load_transfer_weights(path: Path, G, D, G_ema, log) -> None:
             continue
         mine, theirs = target.state_dict(), src.state_dict()
         bad = [k for k in mine if k not in theirs or theirs[k].shape != mine[k].shape]
-        if bad:
+        if bad or set(theirs) != set(mine):
             raise AdaganError(f"--resume {path}: its {name} does not fit this run ({len(bad)} tensors differ, e.g. "
-                              f"{bad[0]}); use a network of the same resolution, channels, labels and preset")
-        target.load_state_dict(theirs, strict=False)
+                              f"{(bad or sorted(set(theirs) ^ set(mine)))[0]}); use a network of the same resolution, "
+                              "channels, labels and preset")
+        target.load_state_dict(theirs, strict=True)
     log(f"Initialised G, D and G_ema from {path}")
+
+
+# Config fields that decide which tensors a network has and their shapes (or how they are used), by network.
+SHAPE_FIELDS = {"G": ("architecture", "img_resolution", "img_channels", "c_dim", "z_dim", "w_dim", "map_layers"),
+                "D": ("architecture", "img_resolution", "img_channels", "c_dim", "mbstd_num_channels")}
+
+
+def shape_differences(theirs, mine) -> list[tuple[str, object, object]]:
+    """(field, their value, mine) for every shaping field in which two G (or two D) configs differ; the
+    feature maps per resolution count as one field 'channels'."""
+    from adagan.networks.generator import block_resolutions, channels_at
+
+    name = "D" if hasattr(mine, "mbstd_group_size") else "G"
+    fields = SHAPE_FIELDS[name] + (("cmap_dim", "map_layers") if name == "D" and mine.c_dim else ())
+    out = [(k, getattr(theirs, k), getattr(mine, k)) for k in fields if getattr(theirs, k) != getattr(mine, k)]
+    res = block_resolutions(min(mine.img_resolution, theirs.img_resolution))
+    ch_t = [channels_at(r, theirs.channel_base, theirs.channel_max) for r in res]
+    ch_m = [channels_at(r, mine.channel_base, mine.channel_max) for r in res]
+    if ch_t != ch_m:
+        out.append(("channels", ch_t, ch_m))
+    return out

@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from adagan.config import to_json
+from adagan.errors import ConfigError
 from adagan.ops.image import make_grid, to_float, to_uint8
 from adagan.training import stats
 
@@ -151,7 +152,11 @@ class Logger:
 
     def __init__(self, run_dir: Path, enabled: bool):
         self.enabled = enabled
-        self.file = open(run_dir / "log.txt", "a") if enabled else None  # noqa: SIM115
+        try:
+            self.file = open(run_dir / "log.txt", "a") if enabled else None  # noqa: SIM115
+        except OSError as e:
+            raise ConfigError(f"cannot write {run_dir / 'log.txt'} ({e.strerror or e}); make the run directory "
+                              "writable, or train elsewhere with --outdir") from None
 
     def __call__(self, msg: str) -> None:
         if not self.enabled:
@@ -204,7 +209,9 @@ class Monitor:
             return
         if resumed:
             truncate_stats(self.run_dir / "stats.jsonl", cur_nimg)
-        (self.run_dir / "config.json").write_text(to_json(config) + "\n")
+        tmp = self.run_dir / ".config.json.tmp"
+        tmp.write_text(to_json(config) + "\n")
+        os.replace(tmp, self.run_dir / "config.json")
         if cur_nimg == 0:
             self.grids.reals(self.run_dir / "reals.png")
             self.grids.fakes(t.G_ema, self.run_dir / "fakes_init.png")
@@ -278,7 +285,13 @@ class Monitor:
     def finish(self, summary: dict) -> dict:
         """The closing line (why training stopped, what to do next); closes log.txt."""
         kimg = summary["kimg"]
-        if summary["stopped_by"] == "time":
+        if summary["stopped_by"] == "complete":
+            self.log(f"This run is complete: kimg {kimg:.1f} of --kimg {summary['total_kimg']:g}; nothing to train. "
+                     f"Newest snapshot: {summary['snapshot'] or 'none'}. Pass a larger --kimg to continue it.")
+        elif summary["snapshot"] is None:
+            self.log(f"Stopped at kimg {kimg:.1f} ({summary['stopped_by']}) with non-finite losses, so no snapshot or "
+                     f"state was written; the newest good snapshot is {summary.get('last_good') or 'none'}.")
+        elif summary["stopped_by"] == "time":
             self.log(f"Stopped after {summary['minutes']:.1f} minutes (time limit) at kimg {kimg:.1f}; rerun "
                      "the same command with a larger --kimg or --max-minutes to continue.")
         elif summary["stopped_by"] != "kimg":
@@ -291,18 +304,19 @@ class Monitor:
 
 
 def truncate_stats(path: Path, cur_nimg: int) -> None:
-    """Drop stats lines written after the state we resume from (a kill can leave some)."""
-    if not path.exists():
+    """Drop stats lines written after the state we resume from (a kill can leave some), and lines that are
+    not a tick's record (cut short, or edited)."""
+    if not path.is_file():
         return
-    keep = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line)["Progress/kimg"] * 1000 <= cur_nimg + 1e-6:
-                keep.append(line)
-        except (ValueError, KeyError, TypeError):
-            continue
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(k + "\n" for k in keep))
+    with open(path, "rb") as src, open(tmp, "w") as dst:
+        for raw in src:
+            try:
+                kimg = json.loads(raw)["Progress/kimg"]
+                if isinstance(kimg, int | float) and kimg * 1000 <= cur_nimg + 1e-6:
+                    dst.write(raw.decode().rstrip("\n") + "\n")
+            except (ValueError, KeyError, TypeError, IndexError, RecursionError):
+                continue
     os.replace(tmp, path)
 
 
