@@ -12,6 +12,10 @@
 
 Images are float NCHW in [-1, 1] inside, uint8 NHWC at the boundary (files, `generate`'s return).
 Library code raises `adagan.errors` and prints nothing (except tqdm progress when asked for).
+Work that grows with a flag is streamed: `seed_ranges` counts a seed list without building it,
+`generate_batches` and `interpolate_batches` yield images a batch at a time, `style_mix` builds its grid
+row by row and `project` keeps one w per step, so memory stays bounded by the batch (or the one output
+image) however many seeds, frames or steps are asked for.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import copy
 import math
 import os
 import re
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -46,23 +51,68 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return dev
 
 
-def parse_range(text: str | int | list | tuple, name: str = "seeds") -> list[int]:
-    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11]; ints and lists pass through."""
-    if isinstance(text, int):
-        return [text]
-    if isinstance(text, list | tuple):
-        return [int(v) for v in text]
-    out: list[int] = []
+MAX_SEED = 2**32 - 1  # np.random.RandomState seeds
+MAX_LIST = 1_000_000  # values `parse_range` builds into a list (streaming consumers use seed_ranges)
+
+
+class IntRanges(Sequence):
+    """The integers of '0-3,7,10-11' as a lazy sequence: len() and iteration without a list of them."""
+
+    def __init__(self, parts: list[tuple[int, int]]):
+        self.parts = parts
+        self._len = sum(hi - lo + 1 for lo, hi in parts)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[int]:
+        for lo, hi in self.parts:
+            yield from range(lo, hi + 1)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = i + len(self) if i < 0 else i
+        for lo, hi in self.parts:
+            if i <= hi - lo:
+                return lo + i
+            i -= hi - lo + 1
+        raise IndexError("index out of range")
+
+
+def seed_ranges(text: str | int | list | tuple, name: str = "seeds", max_value: int = MAX_SEED) -> IntRanges:
+    """'0-3,7,10-11' -> a lazy IntRanges (ints and lists pass through); every value in 0..max_value."""
+    if isinstance(text, IntRanges):
+        return text
+    if isinstance(text, int) and not isinstance(text, bool):
+        text = [text]
+    if isinstance(text, list | tuple | range):
+        vals = [int(v) for v in text]
+        bad = [v for v in vals if not 0 <= v <= max_value]
+        if bad:
+            raise ConfigError(f"--{name} {bad[0]} is out of range: use integers in 0..{max_value}")
+        return IntRanges([(v, v) for v in vals])
+    parts = []
     for part in str(text).split(","):
         part = part.strip()
-        m = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
+        m = re.fullmatch(r"(\d{1,20})(?:\s*-\s*(\d{1,20}))?", part)
         if not m:
-            raise ConfigError(f"bad --{name} {text!r}: use non-negative integers and ranges, e.g. 0-99,120")
+            raise ConfigError(f"bad --{name} {str(text)[:60]!r}: use non-negative integers and ranges, e.g. 0-99,120")
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
         if hi < lo:
             raise ConfigError(f"bad --{name} {text!r}: range {part} goes backwards")
-        out.extend(range(lo, hi + 1))
-    return out
+        if hi > max_value:
+            raise ConfigError(f"bad --{name} {str(text)[:60]!r}: {hi} is out of range; use integers in 0..{max_value}")
+        parts.append((lo, hi))
+    return IntRanges(parts)
+
+
+def parse_range(text: str | int | list | tuple, name: str = "seeds", max_count: int = MAX_LIST) -> list[int]:
+    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11]; ints and lists pass through. At most max_count values."""
+    values = seed_ranges(text, name)
+    if len(values) > max_count:
+        raise ConfigError(f"--{name} names {len(values):,} values, more than {max_count:,}")
+    return list(values)
 
 
 def seed_to_z(seed: int, z_dim: int) -> np.ndarray:
@@ -110,12 +160,12 @@ def seeds_to_ws(G, seeds, *, c=None, truncation_psi: float = 1.0, truncation_cut
                 batch: int = 32) -> torch.Tensor:
     """ws [len(seeds), num_ws, w_dim] of the given seeds (on G's device). c: one-hot labels [1 or N, c_dim]."""
     device = _device_of(G)
-    seeds = parse_range(seeds)
-    z = torch.from_numpy(np.stack([seed_to_z(s, G.z_dim) for s in seeds])).to(torch.float32).to(device)
+    seeds = seed_ranges(seeds)
     out = []
     with torch.no_grad():
         for i in range(0, len(seeds), batch):
-            zb = z[i: i + batch]
+            zb = torch.from_numpy(np.stack([seed_to_z(s, G.z_dim) for s in seeds[i: i + batch]])) \
+                .to(torch.float32).to(device)
             cb = None
             if c is not None:
                 cb = c.to(device).expand(zb.shape[0], -1) if c.shape[0] == 1 else c[i: i + batch].to(device)
@@ -151,21 +201,49 @@ def synthesize(G, ws: torch.Tensor, *, noise_mode: str = "const", batch: int = 3
 def generate(G, seeds, *, c: torch.Tensor | int | None = None, truncation_psi: float = 1.0,
              truncation_cutoff: int | None = None, noise_mode: str = "const", device=None, batch: int = 16,
              progress: bool = False) -> np.ndarray:
-    """uint8 images [len(seeds), H, W, C], one per seed.
+    """uint8 images [len(seeds), H, W, C], one per seed (all in memory: `generate_batches` streams them).
 
     c: a class index (int) or one-hot labels [1 or N, c_dim] for a conditional G.
     device: where to run (None = G's device); G is moved there.
     """
+    seeds = parse_range(seeds)
+    chunks = [imgs for _, imgs in generate_batches(G, seeds, c=c, truncation_psi=truncation_psi,
+                                                    truncation_cutoff=truncation_cutoff, noise_mode=noise_mode,
+                                                    device=device, batch=batch, progress=progress)]
+    return np.concatenate(chunks) if chunks else np.zeros([0, G.img_resolution, G.img_resolution, G.img_channels],
+                                                          np.uint8)
+
+
+def generate_batches(G, seeds, *, c: torch.Tensor | int | None = None, truncation_psi: float = 1.0,
+                     truncation_cutoff: int | None = None, noise_mode: str = "const", device=None, batch: int = 16,
+                     progress: bool = False) -> Iterator[tuple[list[int], np.ndarray]]:
+    """(seeds, uint8 images [n, H, W, C]) a batch at a time: memory does not grow with the number of seeds.
+    Each image is the one `generate` gives for its seed."""
     if device is not None:
         G = G.to(resolve_device(device))
     if batch < 1:
         raise ConfigError("batch must be at least 1")
-    seeds = parse_range(seeds)
+    _check_psi(truncation_psi)
+    seeds = seed_ranges(seeds)
     if isinstance(c, int) or c is None:
         c = make_labels(G, c, 1, _device_of(G))
-    ws = seeds_to_ws(G, seeds, c=c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                     batch=batch)
-    return to_uint8(synthesize(G, ws, noise_mode=noise_mode, batch=batch, progress=progress))
+    starts = range(0, len(seeds), batch)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc="generating", unit="batch", leave=False)
+    for i in starts:
+        chunk = seeds[i: i + batch]
+        cb = c if c is None or c.shape[0] == 1 else c[i: i + batch]
+        ws = seeds_to_ws(G, chunk, c=cb, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                         batch=batch)
+        # seed i + offset: the noise of `random` mode is drawn per batch of the whole list, as `synthesize` does
+        yield chunk, to_uint8(synthesize(G, ws, noise_mode=noise_mode, batch=batch, seed=i))
+
+
+def _check_psi(psi) -> None:
+    if not isinstance(psi, int | float) or not math.isfinite(psi):
+        raise ConfigError(f"truncation psi must be a finite number, got {psi!r}")
 
 
 def style_mix(G, row_seeds, col_seeds, styles, *, c=None, truncation_psi: float = 1.0,
@@ -174,37 +252,38 @@ def style_mix(G, row_seeds, col_seeds, styles, *, c=None, truncation_psi: float 
 
     Top row: the column seeds' images; left column: the row seeds' images; cell (r, c): the ws of row
     seed r with the layers in `styles` (indices into 0..num_ws-1) taken from column seed c. The top-left
-    cell is black.
+    cell is black. Built one row at a time (memory: the grid plus one row of images).
     """
     row_seeds, col_seeds = parse_range(row_seeds, "rows"), parse_range(col_seeds, "cols")
-    styles = parse_range(styles, "styles")
+    styles = parse_range(styles, "styles", max_count=10_000)
     if not row_seeds or not col_seeds:
         raise ConfigError("style mixing needs at least one row seed and one column seed")
     bad = [s for s in styles if s >= G.num_ws]
     if bad:
-        raise ConfigError(f"--styles {bad} out of range: this network has ws 0..{G.num_ws - 1}")
+        raise ConfigError(f"--styles {bad[:5]} out of range: this network has ws 0..{G.num_ws - 1}")
+    _check_psi(truncation_psi)
     if isinstance(c, int) or c is None:
         c = make_labels(G, c, 1, _device_of(G))
-    ws = seeds_to_ws(G, row_seeds + col_seeds, c=c, truncation_psi=truncation_psi, batch=batch)
-    row_ws, col_ws = ws[: len(row_seeds)], ws[len(row_seeds):]
-    mixed = row_ws[:, None].repeat(1, len(col_seeds), 1, 1)  # [R, C, num_ws, w_dim]
-    mixed[:, :, styles] = col_ws[None][:, :, styles]
-    all_ws = torch.cat([row_ws, col_ws, mixed.flatten(0, 1)])
-    imgs = to_uint8(synthesize(G, all_ws, noise_mode=noise_mode, batch=batch))
     R, C = len(row_seeds), len(col_seeds)
-    H, W, ch = imgs.shape[1:]
-    grid = np.zeros([(R + 1) * H, (C + 1) * W, ch], dtype=np.uint8)
-    for j in range(C):
-        grid[:H, (j + 1) * W: (j + 2) * W] = imgs[R + j]
-    for i in range(R):
-        grid[(i + 1) * H: (i + 2) * H, :W] = imgs[i]
-        for j in range(C):
-            grid[(i + 1) * H: (i + 2) * H, (j + 1) * W: (j + 2) * W] = imgs[R + C + i * C + j]
+    H = W = G.img_resolution
+    grid = np.zeros([(R + 1) * H, (C + 1) * W, G.img_channels], dtype=np.uint8)
+    col_ws = seeds_to_ws(G, col_seeds, c=c, truncation_psi=truncation_psi, batch=batch)
+    for j, img in enumerate(to_uint8(synthesize(G, col_ws, noise_mode=noise_mode, batch=batch))):
+        grid[:H, (j + 1) * W: (j + 2) * W] = img
+    for i, seed in enumerate(row_seeds):
+        row_w = seeds_to_ws(G, [seed], c=c, truncation_psi=truncation_psi, batch=batch)  # [1, num_ws, w_dim]
+        mixed = row_w.repeat(C, 1, 1)
+        mixed[:, styles] = col_ws[:, styles]
+        imgs = to_uint8(synthesize(G, torch.cat([row_w, mixed]), noise_mode=noise_mode, batch=batch))
+        for j, img in enumerate(imgs):
+            grid[(i + 1) * H: (i + 2) * H, j * W: (j + 1) * W] = img
     return grid
 
 
-def interpolate_ws(key_ws: torch.Tensor, frames_per_seed: int) -> torch.Tensor:
-    """A closed Catmull-Rom curve through key ws [K, num_ws, w_dim]: [K*frames_per_seed, num_ws, w_dim].
+def interpolate_ws(key_ws: torch.Tensor, frames_per_seed: int, start: int = 0,
+                   stop: int | None = None) -> torch.Tensor:
+    """A closed Catmull-Rom curve through key ws [K, num_ws, w_dim]: frames [start, stop) of its
+    K*frames_per_seed frames, [n, num_ws, w_dim] (default: all of them).
 
     Frame k*frames_per_seed is exactly key k; the curve wraps from the last key back to the first with
     a continuous first derivative, so the video loops without a jump.
@@ -212,28 +291,47 @@ def interpolate_ws(key_ws: torch.Tensor, frames_per_seed: int) -> torch.Tensor:
     if frames_per_seed < 1:
         raise ConfigError("frames per seed must be at least 1")
     K = key_ws.shape[0]
+    stop = K * frames_per_seed if stop is None else min(stop, K * frames_per_seed)
     frames = []
-    for k in range(K):
+    for n in range(start, stop):
+        k, f = divmod(n, frames_per_seed)
         p0, p1, p2, p3 = (key_ws[(k + d) % K] for d in (-1, 0, 1, 2))
-        for f in range(frames_per_seed):
-            t = f / frames_per_seed
-            # Catmull-Rom basis (uniform, tension 0.5).
-            frames.append(0.5 * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
-                                 + (-p0 + 3 * p1 - 3 * p2 + p3) * t**3))
-    return torch.stack(frames)
+        t = f / frames_per_seed
+        # Catmull-Rom basis (uniform, tension 0.5).
+        frames.append(0.5 * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
+                             + (-p0 + 3 * p1 - 3 * p2 + p3) * t**3))
+    return torch.stack(frames) if frames else key_ws[:0]
 
 
 def interpolate(G, seeds, frames_per_seed: int, *, c=None, truncation_psi: float = 1.0,
                 noise_mode: str = "const", batch: int = 16, progress: bool = False) -> np.ndarray:
-    """Frames uint8 [len(seeds)*frames_per_seed, H, W, C] of a looping walk through the seeds in W."""
+    """Frames uint8 [len(seeds)*frames_per_seed, H, W, C] of a looping walk through the seeds in W (all in
+    memory: `interpolate_batches` streams them)."""
+    return np.concatenate(list(interpolate_batches(G, seeds, frames_per_seed, c=c, truncation_psi=truncation_psi,
+                                                   noise_mode=noise_mode, batch=batch, progress=progress)))
+
+
+def interpolate_batches(G, seeds, frames_per_seed: int, *, c=None, truncation_psi: float = 1.0,
+                        noise_mode: str = "const", batch: int = 16, progress: bool = False) -> Iterator[np.ndarray]:
+    """The frames of `interpolate`, uint8 [n, H, W, C] a batch at a time (memory does not grow with the video)."""
     seeds = parse_range(seeds)
     if not seeds:
         raise ConfigError("a latent walk needs at least one seed")
+    _check_psi(truncation_psi)
+    if frames_per_seed < 1:
+        raise ConfigError("frames per seed must be at least 1")
     if isinstance(c, int) or c is None:
         c = make_labels(G, c, 1, _device_of(G))
     key_ws = seeds_to_ws(G, seeds, c=c, truncation_psi=truncation_psi, batch=batch)
-    ws = interpolate_ws(key_ws, frames_per_seed)
-    return to_uint8(synthesize(G, ws, noise_mode=noise_mode, batch=batch, progress=progress))
+    total = len(seeds) * frames_per_seed
+    starts = range(0, total, batch)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc="synthesis", unit="batch", leave=False)
+    for i in starts:
+        ws = interpolate_ws(key_ws, frames_per_seed, i, i + batch)
+        yield to_uint8(synthesize(G, ws, noise_mode=noise_mode, batch=batch, seed=i))
 
 
 # -- projection --------------------------------------------------------------------------------------
@@ -273,10 +371,13 @@ def project(G, target: np.ndarray | torch.Tensor, *, steps: int = 1000, lpips, d
     lpips: a module with `features(float [N, 3, H, W] in 0..255) -> [N, F]` whose squared L2 distance
     is the perceptual distance (adagan.metrics.lpips.LPIPSVGG16).
     Returns (w_steps [steps, num_ws, w_dim] on CPU, losses [steps] as a list of floats). G itself is not
-    modified.
+    modified. The w of a step is broadcast to all layers, so w_steps is a view of [steps, w_dim] (memory does
+    not grow with num_ws), and the w statistics are accumulated 1000 samples at a time.
     """
     if steps < 1:
         raise ConfigError("projection needs at least 1 step")
+    if w_avg_samples < 1:
+        raise ConfigError("projection needs at least 1 w sample")
     dev = resolve_device(device) if device is not None else _device_of(G)
     target = torch.as_tensor(np.asarray(target) if not isinstance(target, torch.Tensor) else target)
     expected = (G.img_channels, G.img_resolution, G.img_resolution)
@@ -286,16 +387,23 @@ def project(G, target: np.ndarray | torch.Tensor, *, steps: int = 1000, lpips, d
     lpips = lpips.to(dev)
     gen = torch.Generator().manual_seed(seed)
 
-    # The mean and spread of w: where the search starts and how much exploration noise it gets.
-    z = torch.randn([w_avg_samples, G.z_dim], generator=gen).to(dev)
-    c = torch.zeros([w_avg_samples, G.c_dim], device=dev) if G.c_dim else None
-    if c is not None:  # conditional G: average over classes drawn uniformly
-        c[torch.arange(w_avg_samples), torch.randint(G.c_dim, [w_avg_samples], generator=gen).to(dev)] = 1
-    with torch.no_grad():
-        w_samples = torch.cat([G.mapping(z[i: i + 1000], None if c is None else c[i: i + 1000])[:, :1]
-                               for i in range(0, w_avg_samples, 1000)])  # [N, 1, C]
-    w_avg = w_samples.mean(dim=0, keepdim=True)  # [1, 1, C]
-    w_std = float((w_samples - w_avg).square().sum() / w_avg_samples) ** 0.5
+    # The mean and spread of w: where the search starts and how much exploration noise it gets. Two passes
+    # over the same draws, 1000 at a time (memory does not grow with w_avg_samples): the first advances
+    # `gen` as one pass does, the second replays it from a copy of the state.
+    def w_chunks(g):
+        for i in range(0, w_avg_samples, 1000):
+            n = min(1000, w_avg_samples - i)
+            z = torch.randn([n, G.z_dim], generator=g).to(dev)
+            c = None
+            if G.c_dim:  # conditional G: average over classes drawn uniformly
+                c = torch.nn.functional.one_hot(torch.randint(G.c_dim, [n], generator=g), G.c_dim).float().to(dev)
+            with torch.no_grad():
+                yield G.mapping(z, c)[:, :1].double()  # [n, 1, C]
+
+    replay = torch.Generator().set_state(gen.get_state())
+    w_avg = sum(w.sum(dim=0, keepdim=True) for w in w_chunks(gen)) / w_avg_samples  # [1, 1, C]
+    w_std = float(sum((w - w_avg).square().sum() for w in w_chunks(replay)) / w_avg_samples) ** 0.5
+    w_avg = w_avg.float()
 
     noise_bufs = {name: buf for name, buf in G.synthesis.named_buffers() if name.endswith("noise_const")}
     with torch.no_grad():
@@ -335,13 +443,13 @@ def project(G, target: np.ndarray | torch.Tensor, *, steps: int = 1000, lpips, d
         losses.append(float(dist.detach()))
         if progress:
             it.set_postfix(dist=f"{losses[-1]:.4f}")
-        w_steps.append(w_opt.detach()[0].repeat(G.num_ws, 1).cpu())
+        w_steps.append(w_opt.detach()[0, 0].cpu())  # [w_dim]: the w of every layer
         with torch.no_grad():  # keep each noise map zero-mean, unit-variance
             for buf in noise_bufs.values():
                 buf -= buf.mean()
                 buf *= buf.square().mean().rsqrt()
 
-    return torch.stack(w_steps), losses
+    return torch.stack(w_steps)[:, None].expand(-1, G.num_ws, -1), losses
 
 
 # -- files -------------------------------------------------------------------------------------------
@@ -362,18 +470,31 @@ def save_grid(images: np.ndarray, path: str | os.PathLike, cols: int | None = No
     save_image(make_grid(images, cols), path)
 
 
+MAX_IMAGE_PIXELS = 100_000_000  # a target image larger than this is refused before it is decoded
+
+
 def load_image(path: str | os.PathLike, resolution: int, channels: int) -> np.ndarray:
-    """An image file -> uint8 [channels, resolution, resolution]: centre-cropped to a square, resized (Lanczos)."""
+    """An image file -> uint8 [channels, resolution, resolution]: centre-cropped to a square, resized (Lanczos).
+    Images over MAX_IMAGE_PIXELS are refused from their header, before decoding (decompression bombs)."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise ConfigError(f"image not found: {path}")
+    if not os.path.isfile(path):
+        raise ConfigError(f"{path} is not a regular file; pass a PNG or JPEG")
     try:
-        with Image.open(path) as im:
-            im.load()
-            mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(channels, "RGB")
-            im = im.convert(mode)
-    except (UnidentifiedImageError, OSError) as e:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
+            with Image.open(path) as im:
+                if im.width * im.height > MAX_IMAGE_PIXELS:
+                    raise ConfigError(f"{path} is {im.width}x{im.height} pixels, more than the "
+                                      f"{MAX_IMAGE_PIXELS:,} accepted; shrink it first")
+                im.load()
+                mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(channels, "RGB")
+                im = im.convert(mode)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError, SyntaxError) as e:
         raise ConfigError(f"{path} is not a readable image ({e}); pass a PNG or JPEG") from None
     w, h = im.size
     s = min(w, h)
@@ -385,18 +506,22 @@ def load_image(path: str | os.PathLike, resolution: int, channels: int) -> np.nd
     return arr.transpose(2, 0, 1).copy()
 
 
-def save_video(frames: np.ndarray, path: str | os.PathLike, fps: float = 30) -> None:
-    """uint8 frames [T, H, W, C] -> .mp4 (H.264 via imageio-ffmpeg) or .gif (Pillow)."""
+def save_video(frames, path: str | os.PathLike, fps: float = 30) -> None:
+    """uint8 frames [T, H, W, C] (or an iterable of such batches) -> .mp4 (H.264 via imageio-ffmpeg, written
+    as the frames come) or .gif (Pillow, assembled in memory)."""
     path = str(path)
     ext = os.path.splitext(path)[1].lower()
-    if frames.shape[3] == 1:
-        frames = frames.repeat(3, axis=3)
-    elif frames.shape[3] == 4:
-        frames = frames[..., :3]
+    batches = [frames] if isinstance(frames, np.ndarray) else frames
+
+    def rgb(batch):
+        if batch.shape[3] == 1:
+            return batch.repeat(3, axis=3)
+        return batch[..., :3] if batch.shape[3] == 4 else batch
+
     if ext == ".gif":
         from PIL import Image
 
-        imgs = [Image.fromarray(f) for f in frames]
+        imgs = [Image.fromarray(f) for batch in batches for f in rgb(batch)]
         imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=max(1, round(1000 / fps)), loop=0)
         return
     if ext != ".mp4":
@@ -406,13 +531,21 @@ def save_video(frames: np.ndarray, path: str | os.PathLike, fps: float = 30) -> 
     except ImportError:
         raise ConfigError("writing MP4 needs imageio and imageio-ffmpeg: pip install 'adagan[video]', "
                           "or write a .gif") from None
-    # H.264 wants even sizes; macro_block_size=1 keeps small frames unscaled.
-    even = frames.shape[1] % 2 == 0 and frames.shape[2] % 2 == 0
+    writer = None
     try:
-        writer = imageio.get_writer(path, fps=fps, codec="libx264", quality=8, macro_block_size=1,
-                                    pixelformat="yuv420p" if even else "yuv444p")
-    except (ImportError, RuntimeError) as e:
-        raise ConfigError(f"cannot write MP4 ({e}); pip install imageio-ffmpeg, or write a .gif") from None
-    with writer:
-        for f in frames:
-            writer.append_data(f)
+        for batch in batches:
+            batch = rgb(batch)
+            if writer is None:
+                # H.264 wants even sizes; macro_block_size=1 keeps small frames unscaled.
+                even = batch.shape[1] % 2 == 0 and batch.shape[2] % 2 == 0
+                try:
+                    writer = imageio.get_writer(path, fps=fps, codec="libx264", quality=8, macro_block_size=1,
+                                                pixelformat="yuv420p" if even else "yuv444p")
+                except (ImportError, RuntimeError) as e:
+                    raise ConfigError(f"cannot write MP4 ({e}); pip install imageio-ffmpeg, or write a .gif") \
+                        from None
+            for f in batch:
+                writer.append_data(f)
+    finally:
+        if writer is not None:
+            writer.close()

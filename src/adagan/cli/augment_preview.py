@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from adagan.cli import CTX
-from adagan.config import AUGPIPES, check_choice
+from adagan.config import AUGPIPES, check_choice, check_options
 from adagan.errors import ConfigError
 
 
@@ -36,10 +36,7 @@ def cli(data, augpipe, p, out, num, rows, resolution, seed):
     from adagan.ops.image import to_float
 
     check_choice("--augpipe", augpipe, AUGPIPES)
-    if not p >= 0:
-        raise ConfigError(f"--p {p} must be >= 0")
-    if num < 1 or rows < 1:
-        raise ConfigError("--num and --rows must be at least 1")
+    check_options("augment-preview", p=p, num=num, rows=rows, seed=seed)
     if out.suffix.lower() != ".png":
         raise ConfigError(f"--out {out} must end in .png")
     ds = open_dataset(data, resolution=resolution)

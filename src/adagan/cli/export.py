@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 
 from adagan.cli import CTX
+from adagan.config import check_options
 from adagan.errors import ConfigError
 
 
@@ -32,6 +33,7 @@ def cli(network, onnx_path, ts_path, opset):
 
     if onnx_path is None and ts_path is None:
         raise ConfigError("nothing to do: pass --onnx G.onnx and/or --torchscript G.pt")
+    check_options("export", opset=opset if onnx_path is not None else None)
     G = load_generator(network, "cpu")
     done = []
     if onnx_path is not None:

@@ -50,13 +50,10 @@ def cli(path_a, path_b, kid, num, device, batch, inception, no_cache):
     Example:
       adagan fid my_samples/ data/faces.zip --kid
     """
-    from adagan.errors import ConfigError
+    from adagan.config import check_options
     from adagan.metrics.evaluate import compare_datasets
 
-    if num is not None and num < 2:
-        raise ConfigError(f"--num {num}: need at least 2 images per set")
-    if batch is not None and batch < 1:
-        raise ConfigError(f"--batch {batch}: must be at least 1")
+    check_options("fid", num=num, batch=batch)
     use_weights(inception=inception)
     res = compare_datasets(path_a, path_b, kid=kid, num=num, device=resolve_device(device), batch_size=batch,
                            use_cache=not no_cache)

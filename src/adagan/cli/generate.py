@@ -5,7 +5,11 @@ from pathlib import Path
 import click
 
 from adagan.cli import CTX
+from adagan.config import check_options, check_work
 from adagan.errors import ConfigError
+
+MAX_GRID = 1024  # --grid holds every image in memory
+MAX_PROJECTED = 10_000  # ws one --projected-w file may hold
 
 
 @click.command(context_settings=CTX)
@@ -24,7 +28,8 @@ from adagan.errors import ConfigError
               help="Render the ws in this file (key 'w', from `adagan project`) instead of seeds.")
 @click.option("--batch", type=int, default=16, show_default=True, help="Images per forward pass.")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available).")
-def cli(network, seeds, truncation_psi, class_idx, noise_mode, outdir, grid, projected_w, batch, device):
+@click.option("--yes", is_flag=True, help="Go ahead with more than 10,000 images (docs/limits.md).")
+def cli(network, seeds, truncation_psi, class_idx, noise_mode, outdir, grid, projected_w, batch, device, yes):
     """Generate images from a trained generator.
 
     \b
@@ -36,27 +41,46 @@ def cli(network, seeds, truncation_psi, class_idx, noise_mode, outdir, grid, pro
 
     if (seeds is None) == (projected_w is None):
         raise ConfigError("pass either --seeds (e.g. 0-99) or --projected-w FILE.npz")
-    if batch < 1:
-        raise ConfigError("--batch must be at least 1")
-    seed_list = inf.parse_range(seeds) if seeds is not None else None
-    if seed_list is not None and not seed_list:
-        raise ConfigError("--seeds is empty")
+    check_options("generate", trunc=truncation_psi, batch=batch)
+    seed_list = inf.seed_ranges(seeds) if seeds is not None else None  # lazy: counted, not built
+    if seed_list is not None:
+        if not len(seed_list):
+            raise ConfigError("--seeds is empty")
+        check_work("images", len(seed_list), yes, " (they are written one batch at a time)")
+        if grid and len(seed_list) > MAX_GRID:
+            raise ConfigError(f"--grid holds at most {MAX_GRID:,} images (all in memory); drop --grid or ask for "
+                              "fewer seeds")
+    if outdir.exists() and not outdir.is_dir():
+        raise ConfigError(f"--outdir {outdir} is a file; give a folder")
     G = inf.load_generator(network, device)
-    outdir.mkdir(parents=True, exist_ok=True)
-    if projected_w is not None:
-        ws = _read_projected_w(projected_w, G)
-        images = inf.to_uint8(inf.synthesize(G, ws.to(next(G.parameters()).device), noise_mode=noise_mode,
-                                             batch=batch))
-        names = [f"proj{i:02d}.png" for i in range(len(images))]
+    ws = _read_projected_w(projected_w, G) if projected_w is not None else None
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create --outdir {outdir} ({e.strerror or e})") from None
+    if ws is not None:
+        batches = []
+        for i in range(0, len(ws), batch):
+            imgs = inf.to_uint8(inf.synthesize(G, ws[i: i + batch].to(next(G.parameters()).device),
+                                               noise_mode=noise_mode, batch=batch))
+            batches.append((list(range(i, i + len(imgs))), imgs))
+        name = "proj{:02d}.png"
     else:
-        images = inf.generate(G, seed_list, c=class_idx, truncation_psi=truncation_psi, noise_mode=noise_mode,
-                              batch=batch, progress=len(seed_list) > batch)
-        names = [f"seed{s:04d}.png" for s in seed_list]
-    for img, name in zip(images, names, strict=True):
-        inf.save_image(img, outdir / name)
-    msg = f"Wrote {len(images)} images to {outdir}"
+        batches = inf.generate_batches(G, seed_list, c=class_idx, truncation_psi=truncation_psi,
+                                       noise_mode=noise_mode, batch=batch, progress=len(seed_list) > batch)
+        name = "seed{:04d}.png"
+    kept, count = [], 0
+    for keys, images in batches:  # written as they are made: memory holds one batch (and the grid's images)
+        for key, img in zip(keys, images, strict=True):
+            inf.save_image(img, outdir / name.format(key))
+        count += len(images)
+        if grid:
+            kept.append(images)
+    msg = f"Wrote {count} images to {outdir}"
     if grid:
-        inf.save_grid(images, outdir / "grid.png")
+        import numpy as np
+
+        inf.save_grid(np.concatenate(kept), outdir / "grid.png")
         msg += " and grid.png"
     click.echo(msg)
 
@@ -65,17 +89,43 @@ def _read_projected_w(path: Path, G):
     import numpy as np
     import torch
 
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"--projected-w file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "w" not in data:
-                raise ConfigError(f"{path} has no array 'w' (write it with `adagan project`)")
-            w = data["w"]
-    except (ValueError, OSError) as e:
-        raise ConfigError(f"{path} is not a readable .npz file ({e})") from None
+    if not path.is_file():
+        raise ConfigError(f"--projected-w {path} is not a regular file")
+    w = _read_npz_array(path, "w", max_items=MAX_PROJECTED * G.num_ws * G.w_dim)
     if w.ndim == 2:
         w = w[None]
     if w.ndim != 3 or w.shape[1:] != (G.num_ws, G.w_dim):
         raise ConfigError(f"{path}: w has shape {list(w.shape)}, this network needs [N, {G.num_ws}, {G.w_dim}]")
+    if w.dtype.kind != "f" or not np.isfinite(w).all():
+        raise ConfigError(f"{path}: w must hold finite floating-point numbers")
     return torch.from_numpy(np.asarray(w, dtype=np.float32))
+
+
+def _read_npz_array(path: Path, key: str, max_items: int):
+    """Array `key` of an .npz, after checking its declared shape against the bytes stored (no pickles)."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            info = zf.getinfo(f"{key}.npy") if f"{key}.npy" in zf.namelist() else None
+            if info is None:
+                raise ConfigError(f"{path} has no array {key!r} (write it with `adagan project`)")
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                shape, _, dtype = read_header(f)
+                count = int(np.prod(shape, dtype=np.float64)) if shape else 1
+                if dtype.hasobject or count > max_items or count * dtype.itemsize > info.file_size:
+                    raise ConfigError(f"{path}: {key} declares shape {list(shape)} of {dtype}, which it does not "
+                                      "hold (or is not plain numbers)")
+            with np.load(path, allow_pickle=False) as data:
+                return data[key]
+    except ConfigError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
+        raise ConfigError(f"{path} is not a readable .npz file ({str(e)[:200]})") from None

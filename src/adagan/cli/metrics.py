@@ -40,13 +40,13 @@ def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_
     """
     from pathlib import Path
 
+    from adagan.config import check_options
     from adagan.data import open_dataset
     from adagan.io import load_network
     from adagan.metrics.evaluate import append_results, compute_metrics, parse_metrics
 
     specs = parse_metrics(metrics)
-    if batch is not None and batch < 1:
-        raise click.BadParameter("must be at least 1", param_hint="--batch")
+    check_options("metrics", batch=batch, subset=subset)
     dev = resolve_device(device)
     use_weights(inception=inception, lpips=lpips)
     G = load_network(network, which="G_ema", device=dev).eval().requires_grad_(False)

@@ -5,7 +5,11 @@ from pathlib import Path
 import click
 
 from adagan.cli import CTX
+from adagan.config import check_options, check_work
 from adagan.errors import ConfigError
+
+MAX_SEEDS = 1024  # rows or columns of one grid
+MAX_GRID_PIXELS = 2**28  # the grid is one image in memory (about 16384 x 16384)
 
 
 @click.command(context_settings=CTX)
@@ -21,7 +25,8 @@ from adagan.errors import ConfigError
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("mix.png"), show_default=True,
               help="Grid PNG.")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available).")
-def cli(network, rows, cols, styles, truncation_psi, class_idx, noise_mode, out, device):
+@click.option("--yes", is_flag=True, help="Go ahead with more than 10,000 cells (docs/limits.md).")
+def cli(network, rows, cols, styles, truncation_psi, class_idx, noise_mode, out, device, yes):
     """Style mixing: each cell is its row seed with the `--styles` layers taken from its column seed.
 
     \b
@@ -32,9 +37,15 @@ def cli(network, rows, cols, styles, truncation_psi, class_idx, noise_mode, out,
 
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise ConfigError(f"--out {out} must end in .png or .jpg")
-    row_seeds, col_seeds = inf.parse_range(rows, "rows"), inf.parse_range(cols, "cols")
-    style_list = inf.parse_range(styles, "styles")
+    check_options("mix", trunc=truncation_psi)
+    row_seeds, col_seeds = inf.parse_range(rows, "rows", MAX_SEEDS), inf.parse_range(cols, "cols", MAX_SEEDS)
+    style_list = inf.parse_range(styles, "styles", 10_000)
+    check_work("images", (len(row_seeds) + 1) * (len(col_seeds) + 1), yes)
     G = inf.load_generator(network, device)
+    side = G.img_resolution
+    if (len(row_seeds) + 1) * (len(col_seeds) + 1) * side * side > MAX_GRID_PIXELS:
+        raise ConfigError(f"a grid of {len(row_seeds) + 1} x {len(col_seeds) + 1} images of {side}px is larger than "
+                          f"{MAX_GRID_PIXELS:,} pixels; ask for fewer --rows / --cols")
     grid = inf.style_mix(G, row_seeds, col_seeds, style_list, c=class_idx, truncation_psi=truncation_psi,
                          noise_mode=noise_mode)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from adagan.cli import CTX
-from adagan.errors import ConfigError
+from adagan.config import check_options, check_work
 
 
 @click.command(context_settings=CTX)
@@ -22,7 +22,9 @@ from adagan.errors import ConfigError
 @click.option("--w-avg-samples", type=int, default=10000, show_default=True,
               help="Latents sampled to find the mean and spread of w.")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available).")
-def cli(network, target, steps, outdir, save_video, seed, lpips_path, w_avg_samples, device):
+@click.option("--yes", is_flag=True, help="Go ahead with more than 10,000 steps or 100,000 w samples "
+                                          "(docs/limits.md).")
+def cli(network, target, steps, outdir, save_video, seed, lpips_path, w_avg_samples, device, yes):
     """Project an image into the generator's W space.
 
     Writes target.png (the cropped, resized target), proj.png (the projection) and projected_w.npz
@@ -37,10 +39,9 @@ def cli(network, target, steps, outdir, save_video, seed, lpips_path, w_avg_samp
     from adagan import inference as inf
     from adagan.metrics import features
 
-    if steps < 1:
-        raise ConfigError("--steps must be at least 1")
-    if w_avg_samples < 1:
-        raise ConfigError("--w-avg-samples must be at least 1")
+    check_options("project", steps=steps, w_avg_samples=w_avg_samples, seed=seed)
+    check_work("steps", steps, yes)
+    check_work("w_avg_samples", w_avg_samples, yes)
     dev = inf.resolve_device(device)
     G = inf.load_generator(network, dev)
     target_u8 = inf.load_image(target, G.img_resolution, G.img_channels)
@@ -55,9 +56,12 @@ def cli(network, target, steps, outdir, save_video, seed, lpips_path, w_avg_samp
     inf.save_image(proj, outdir / "proj.png")
     np.savez(outdir / "projected_w.npz", w=final.numpy().astype(np.float32))
     msg = f"Wrote target.png, proj.png and projected_w.npz to {outdir} (final LPIPS {losses[-1]:.4f})"
-    if save_video:
-        frames = inf.to_uint8(inf.synthesize(G, w_steps.to(dev), noise_mode="const"))
-        side = np.concatenate([np.broadcast_to(target_img, frames.shape), frames], axis=2)
-        inf.save_video(side, outdir / "proj.mp4", fps=60)
+    if save_video:  # one batch of frames at a time
+        def frames():
+            for i in range(0, len(w_steps), 16):
+                f = inf.to_uint8(inf.synthesize(G, w_steps[i: i + 16].to(dev), noise_mode="const"))
+                yield np.concatenate([np.broadcast_to(target_img, f.shape), f], axis=2)
+
+        inf.save_video(frames(), outdir / "proj.mp4", fps=60)
         msg += " and proj.mp4"
     click.echo(msg)

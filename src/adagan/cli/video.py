@@ -5,7 +5,10 @@ from pathlib import Path
 import click
 
 from adagan.cli import CTX
+from adagan.config import check_options, check_work
 from adagan.errors import ConfigError
+
+MAX_GIF_BYTES = 2**30  # a GIF is assembled in memory; longer videos go to .mp4, which is streamed
 
 
 @click.command(context_settings=CTX)
@@ -21,7 +24,8 @@ from adagan.errors import ConfigError
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("walk.mp4"), show_default=True,
               help="Video file: .mp4 (needs imageio-ffmpeg) or .gif.")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available).")
-def cli(network, seeds, frames_per_seed, fps, truncation_psi, class_idx, noise_mode, out, device):
+@click.option("--yes", is_flag=True, help="Go ahead with more than 10,000 frames (docs/limits.md).")
+def cli(network, seeds, frames_per_seed, fps, truncation_psi, class_idx, noise_mode, out, device, yes):
     """Write a smooth, looping walk through the seeds' latents (cubic interpolation in W).
 
     \b
@@ -32,14 +36,18 @@ def cli(network, seeds, frames_per_seed, fps, truncation_psi, class_idx, noise_m
 
     if out.suffix.lower() not in (".mp4", ".gif"):
         raise ConfigError(f"--out {out} must end in .mp4 or .gif")
-    if frames_per_seed < 1:
-        raise ConfigError("--frames-per-seed must be at least 1")
-    if not fps > 0:
-        raise ConfigError("--fps must be positive")
-    seed_list = inf.parse_range(seeds)
+    check_options("video", frames_per_seed=frames_per_seed, fps=fps, trunc=truncation_psi)
+    seed_list = inf.seed_ranges(seeds)
+    if not len(seed_list):
+        raise ConfigError("--seeds is empty")
+    total = len(seed_list) * frames_per_seed
+    check_work("frames", total, yes, " (they are written one batch at a time)")
     G = inf.load_generator(network, device)
-    frames = inf.interpolate(G, seed_list, frames_per_seed, c=class_idx, truncation_psi=truncation_psi,
-                             noise_mode=noise_mode, progress=True)
+    if out.suffix.lower() == ".gif" and total * G.img_resolution**2 * 3 > MAX_GIF_BYTES:
+        raise ConfigError(f"a GIF of {total:,} frames at {G.img_resolution}px would need more than "
+                          f"{MAX_GIF_BYTES // 2**20:,} MB in memory; write an .mp4 (streamed) or fewer frames")
+    frames = inf.interpolate_batches(G, list(seed_list), frames_per_seed, c=class_idx, truncation_psi=truncation_psi,
+                                     noise_mode=noise_mode, progress=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     inf.save_video(frames, out, fps=fps)
-    click.echo(f"Wrote {out} ({len(frames)} frames at {fps:g} fps)")
+    click.echo(f"Wrote {out} ({total} frames at {fps:g} fps)")
