@@ -150,10 +150,13 @@ def test_labels_from_dataset_json(tmp_path):
         save(src / f"{i}.png", noise(32, 32, seed=i))
     (src / "dataset.json").write_text(json.dumps(
         {"labels": [["0.png", 1], ["1.png", 0], ["2.png", 1], ["ghost.png", 0]], "class_names": ["a", "b"]}))
+    with pytest.raises(DatasetError, match=r"labels 1 file\(s\) that are not in the source \(e.g. ghost.png\)"):
+        prepare_dataset(src, tmp_path / "o.zip", resolution=32)  # docs/data.md: an error, not a silent skip
+    (src / "dataset.json").write_text(json.dumps(
+        {"labels": [["0.png", 1], ["1.png", 0], ["2.png", 1]], "class_names": ["a", "b"]}))
     r = prepare_dataset(src, tmp_path / "o.zip", resolution=32)  # auto picks dataset.json
     assert r.labels_mode == "dataset.json" and r.class_names == ["a", "b"] and r.written == 3
     assert [n for n, _ in r.skipped["no label"]] == ["3.png"]
-    assert r.unmatched_labels == ["ghost.png"] and "not in the source: ghost.png" in r.summary()
     meta, _ = read_zip(r.dest)
     assert [c for _, c in meta["labels"]] == [1, 0, 1]
 

@@ -11,8 +11,8 @@ from adagan.cli import CTX
                    "CIFAR-10 python tarball, or builtin:twemoji[@64].")
 @click.option("--dest", required=True, metavar="DEST.zip", help="Output zip (written atomically).")
 @click.option("--resolution", type=int, default=None, metavar="N",
-              help="Output size NxN. Default: the largest power of two that 90% of the images reach "
-                   "(32 for MNIST, CIFAR-10 and builtin:twemoji).")
+              help="Output size NxN, a power of two from 16 to 1024. Default: the largest power of two that 90% of "
+                   "the images reach (32 for MNIST, CIFAR-10 and builtin:twemoji).")
 @click.option("--transform", type=click.Choice(["center-crop", "center-crop-wide", "pad"]),
               default="center-crop", show_default=True,
               help="How non-square images become square: crop the centre, crop a centred 2:1 strip and "
@@ -54,7 +54,10 @@ def cli(source, dest, resolution, transform, resize_filter, channels, background
       adagan dataset --source cifar-10-python.tar.gz --dest cifar10.zip
       adagan dataset --source builtin:twemoji --dest tw.zip --resolution 64
     """
+    from adagan.config import check_options
     from adagan.data.prepare import prepare_dataset
+
+    check_options("dataset", resolution=resolution, workers=workers, max_images=max_images, max_pixels=max_pixels)
 
     def note(msg: str) -> None:
         click.echo(msg, err=True)

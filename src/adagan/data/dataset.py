@@ -34,10 +34,18 @@ import numpy as np
 import torch
 import torch.utils.data
 
+from adagan.config import MAX_CLASSES
 from adagan.data import images as I
 from adagan.errors import DatasetError
 
 DEFAULT_CACHE_BYTES = 1 << 30
+MAX_JSON_BYTES = 256 * 2**20  # dataset.json
+
+
+def max_member_bytes(resolution: int | None) -> int:
+    """The largest image file a dataset of this resolution can hold (16-bit RGBA uncompressed, plus headers);
+    larger members are refused before they are read (zip bombs). None: before the resolution is known."""
+    return 64 * 2**20 if resolution is None else 8 * resolution * resolution + 16 * 2**20
 
 
 def _default_cache_bytes() -> int:
@@ -76,16 +84,20 @@ class _ZipStore:
             loc.zf, loc.pid = zipfile.ZipFile(self.path), os.getpid()
         return loc.zf
 
-    def read(self, name: str) -> bytes:
+    def read(self, name: str, limit: int) -> bytes:
+        info = self.infos[name]
+        if info.file_size > limit:
+            raise I.Skip(I.TOO_LARGE, f"declares {info.file_size:,} bytes, more than an image of this dataset can "
+                                      f"have ({limit:,})")
         try:
-            return self._zf().read(self.infos[name])
+            return self._zf().read(info)
         except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError, zlib.error) as e:
             raise I.Skip(I.UNREADABLE, f"corrupt zip member ({e})") from None
 
     def open(self, name: str):
         return self._zf().open(self.infos[name])
 
-    def fingerprint(self, name: str) -> bytes:
+    def fingerprint(self, name: str, limit: int = 0) -> bytes:
         # CRC-32 and size of the stored bytes, from the central directory: no need to read the data.
         i = self.infos[name]
         return f"{i.CRC:08x}:{i.file_size}".encode()
@@ -102,25 +114,35 @@ class _DirStore:
     def __init__(self, root: Path):
         self.path = root
         self._names = []
-        for dirpath, dirnames, filenames in os.walk(root):
+
+        def unreadable(err: OSError) -> None:  # its images would silently be missing from training
+            raise DatasetError(f"{root}: the folder {err.filename} is not readable ({err.strerror or err}); make it "
+                               "readable or move it out of the dataset")
+
+        for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
             dirnames.sort()
             rel = Path(dirpath).relative_to(root)
-            self._names += [(rel / f).as_posix() for f in filenames]
+            # regular files only: a pipe or a device would block the loader
+            self._names += [(rel / f).as_posix() for f in filenames if (Path(dirpath) / f).is_file()]
 
     def names(self) -> list[str]:
         return list(self._names)
 
-    def read(self, name: str) -> bytes:
+    def read(self, name: str, limit: int) -> bytes:
         try:
-            return (self.path / name).read_bytes()
+            with open(self.path / name, "rb") as f:
+                data = f.read(limit + 1)
         except OSError as e:
             raise I.Skip(I.UNREADABLE, e.strerror or str(e)) from None
+        if len(data) > limit:
+            raise I.Skip(I.TOO_LARGE, f"more than an image of this dataset can have ({limit:,} bytes)")
+        return data
 
     def open(self, name: str):
         return open(self.path / name, "rb")
 
-    def fingerprint(self, name: str) -> bytes:
-        return hashlib.blake2b(self.read(name), digest_size=16).digest()
+    def fingerprint(self, name: str, limit: int) -> bytes:
+        return hashlib.blake2b(self.read(name, limit), digest_size=16).digest()
 
 
 def _sanitize(name: str) -> str:
@@ -160,12 +182,17 @@ class ImageDataset(torch.utils.data.Dataset):
                                f"`adagan dataset --source YOUR_IMAGES --dest {self.name}.zip`")
         self.license = meta.get("license")
         self.source = meta.get("source")
-        self._ours = str(meta.get("created_by", "")).startswith("adagan dataset") and \
-            isinstance(meta.get("resolution"), int) and meta.get("channels") in (1, 3, 4)
+        self._ours = str(meta.get("created_by", "")).startswith("adagan dataset")
         if self._ours:
-            self.resolution, self.num_channels = int(meta["resolution"]), int(meta["channels"])
+            res, ch = meta.get("resolution"), meta.get("channels")
+            if type(res) is not int or not 1 <= res <= 8192 or type(ch) is not int or ch not in (1, 3, 4):
+                raise DatasetError(f"{self.path}: dataset.json says resolution {str(res)[:20]}, channels "
+                                   f"{str(ch)[:20]}; expected a size up to 8192 and 1, 3 or 4 channels. Re-create "
+                                   "the dataset with `adagan dataset`")
+            self.resolution, self.num_channels = res, ch
         else:
             self.resolution, self.num_channels = self._scan(names)
+        self._max_bytes = max_member_bytes(self.resolution)
 
         # Labels.
         labels = meta.get("labels")
@@ -207,9 +234,9 @@ class ImageDataset(torch.utils.data.Dataset):
         if not present:
             return {}
         try:
-            raw = self._store.read("dataset.json")
+            raw = self._store.read("dataset.json", MAX_JSON_BYTES)
             meta = json.loads(raw.decode("utf-8-sig"))
-        except (I.Skip, UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (I.Skip, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
             raise DatasetError(f"{self.path}: dataset.json is unreadable ({e}); re-create the dataset with "
                                "`adagan dataset`") from None
         if not isinstance(meta, dict):
@@ -266,7 +293,10 @@ class ImageDataset(torch.utils.data.Dataset):
         values = [table[n] for n in names]
         if all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
             c_dim = max(values) + 1
-            if isinstance(class_names, list) and len(class_names) >= c_dim:
+            if c_dim > MAX_CLASSES:
+                raise DatasetError(f"{what} has class index {max(values):,}; at most {MAX_CLASSES:,} classes "
+                                   f"(0..{MAX_CLASSES - 1}) are supported")
+            if isinstance(class_names, list) and c_dim <= len(class_names) <= MAX_CLASSES:
                 c_dim = len(class_names)
                 cls = [str(c) for c in class_names]
             else:
@@ -274,14 +304,19 @@ class ImageDataset(torch.utils.data.Dataset):
             mat = np.zeros([len(names), c_dim], np.float32)
             mat[np.arange(len(names)), values] = 1
             return mat, cls
-        try:
-            mat = np.asarray(values, dtype=np.float32)
-        except (TypeError, ValueError):
-            mat = None
-        if mat is None or mat.ndim != 2:
-            raise DatasetError(f"{what}: labels must be class indices (0, 1, ...) or equal-length vectors; "
-                               "re-create it with `adagan dataset`")
-        return mat, [str(i) for i in range(mat.shape[1])]
+        # Label vectors: equal length, at most MAX_CLASSES numbers each, all finite (checked before building).
+        ok = all(isinstance(v, list) and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
+                 for v in values)
+        lengths = {len(v) for v in values} if ok else set()
+        if not ok or len(lengths) != 1 or not 0 < next(iter(lengths)) <= MAX_CLASSES:
+            raise DatasetError(f"{what}: labels must be class indices (0 to {MAX_CLASSES - 1}) or equal-length "
+                               f"vectors of at most {MAX_CLASSES} numbers; re-create it with `adagan dataset`")
+        mat = np.asarray(values, dtype=np.float64)
+        if not np.isfinite(mat).all() or np.abs(mat).max() > 1e6:
+            bad = names[int(np.flatnonzero(~np.isfinite(mat).all(1) | (np.abs(mat) > 1e6).any(1))[0])]
+            raise DatasetError(f"{what}: the label of {bad} holds NaN, infinite or huge values; fix dataset.json "
+                               "or train without --cond")
+        return mat.astype(np.float32), [str(i) for i in range(mat.shape[1])]
 
     # -- public API --
 
@@ -362,7 +397,7 @@ class ImageDataset(torch.utils.data.Dataset):
             h.update(json.dumps({"mirror": self.mirror, "shape": self.image_shape,
                                  "decode": "as-stored" if self._ours else "composite-white"}).encode())
             for n in self._names:
-                h.update(self._store.fingerprint(n) + b"\n")
+                h.update(self._store.fingerprint(n, self._max_bytes) + b"\n")
             if self._label_matrix is not None:
                 h.update(self._label_matrix.tobytes())
             self._hash = h.hexdigest()[:20]
@@ -400,7 +435,11 @@ class ImageDataset(torch.utils.data.Dataset):
         """Image i (before mirroring) as uint8 CHW."""
         name = self._names[i]
         try:
-            data = self._store.read(name)
+            data = self._store.read(name, self._max_bytes)
+            size = I.peek_size(data[: 1 << 16]) if self._ours else None  # ours: the size before decoding
+            if size is not None and size != (self.resolution, self.resolution):
+                raise I.Skip(I.TOO_LARGE, f"its header says {size[0]}x{size[1]}, not {self.resolution}x"
+                                          f"{self.resolution}")
             arr = I.decode_png_fast(data) if self._ours else None
             if arr is None:
                 from PIL import Image

@@ -92,6 +92,17 @@ def is_safe_member_name(name: str) -> bool:
     return ".." not in norm.split("/")
 
 
+def peek_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from the first bytes of an image file, without decoding; None when they do not say."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(head)) as im:
+                return im.size
+    except Exception:  # noqa: BLE001 - not an image, or a header longer than `head`
+        return None
+
+
 def open_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft_size: int | None = None,
                transform: str = "center-crop") -> Image.Image:
     """Decode `data` fully (first frame) with EXIF orientation applied. Raises Skip.

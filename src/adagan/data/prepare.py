@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,9 +26,12 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from adagan.config import MAX_CLASSES, check_options
 from adagan.data import images as I
 from adagan.data.sources import Item, Source, open_source
 from adagan.errors import DatasetError
+
+MAX_BYTES_IN_FLIGHT = 2**30  # encoded and decoded bytes of the images being converted at once, all threads
 
 LABEL_MODES = ("auto", "subfolders", "dataset.json", "none")
 FORMAT_VERSION = 1
@@ -159,7 +163,10 @@ def prepare_dataset(source: str | os.PathLike, dest: str | os.PathLike, *, resol
                    "upscale": upscale, "labels": labels_mode, "duplicates": "keep" if keep_dups else "skip",
                    "max_images": max_images}
 
+        budget = _Budget(MAX_BYTES_IN_FLIGHT)
+
         def process(item: Item):
+            held = budget.acquire(_cost(item, max_pixels))
             try:
                 return _convert_one(item, resolution=resolution, channels=channels, transform=transform,
                                     resize_filter=resize_filter, upscale=upscale, background=bg,
@@ -168,6 +175,8 @@ def prepare_dataset(source: str | os.PathLike, dest: str | os.PathLike, *, resol
                 return e
             except Exception as e:  # noqa: BLE001 - one bad file must not end the whole conversion
                 return I.Skip(I.UNREADABLE, f"{type(e).__name__}: {e}")
+            finally:
+                budget.release(held)
 
         _write_zip(dest, candidates, process, label_of, class_names, labels_mode, report, src, options,
                    keep_dups, max_images, workers, progress, license)
@@ -223,15 +232,9 @@ def _check_options(transform, resize_filter, channels, labels, resolution, max_i
         raise DatasetError(f"--channels {channels}: choose 1 (gray), 3 (RGB) or 4 (RGB + alpha)")
     if labels not in LABEL_MODES:
         raise DatasetError(f"--labels {labels!r}: choose one of {', '.join(LABEL_MODES)}")
-    if resolution is not None and not 4 <= resolution <= 8192:
-        raise DatasetError(f"--resolution {resolution}: choose a size from 4 to 8192 (training wants a power "
-                           "of two from 16 to 1024)")
-    if max_images is not None and max_images < 1:
-        raise DatasetError(f"--max-images {max_images}: must be at least 1")
+    check_options("dataset", resolution=resolution, max_images=max_images, max_pixels=max_pixels)
     if duplicates not in (None, "skip", "keep"):
         raise DatasetError(f"--duplicates {duplicates!r}: choose skip or keep")
-    if max_pixels < 1:
-        raise DatasetError("--max-pixels must be positive")
 
 
 def _check_dest(dest: Path, overwrite: bool, source) -> None:
@@ -320,23 +323,31 @@ def _json_labels(meta: dict, items: list[Item], what: str, report: PrepareReport
                                "[\"path/in/source.png\", class]")
         raw[_norm_label_path(e[0])] = e[1]
     names = meta.get("class_names")
+    if isinstance(names, list) and not all(isinstance(c, str) for c in names):
+        names = None
     values = list(raw.values())
     if all(isinstance(v, str) for v in values):
         ok = isinstance(names, list) and set(values) <= set(names)
         class_names = list(names) if ok else sorted(set(values))
+        if len(set(values)) > MAX_CLASSES:
+            raise DatasetError(f"{what}: {len(set(values)):,} different class names, more than the {MAX_CLASSES:,} "
+                               "supported")
         index = {c: i for i, c in enumerate(class_names)}
         parsed = {k: index[v] for k, v in raw.items()}
-    elif all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+    elif all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < MAX_CLASSES for v in values):
         n = max(values, default=-1) + 1
-        if isinstance(names, list) and len(names) >= n and all(isinstance(c, str) for c in names):
+        if isinstance(names, list) and len(names) >= n:
             class_names = list(names)
         else:
             class_names = [str(i) for i in range(n)]
         parsed = dict(raw)
     else:
-        bad = next(v for v in values if not (isinstance(v, int) and v >= 0) and not isinstance(v, str))
-        raise DatasetError(f"{what}: label {bad!r} is not a class index (0, 1, ...) or class name; "
-                           "fix dataset.json or pass --labels subfolders / none")
+        bad = next(v for v in values if not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < MAX_CLASSES)
+                   and not isinstance(v, str))
+        raise DatasetError(f"{what}: label {str(bad)[:40]} is not a class index (0 to {MAX_CLASSES - 1}) or class "
+                           "name; fix dataset.json or pass --labels subfolders / none")
+    if len(class_names) > MAX_CLASSES:
+        raise DatasetError(f"{what}: {len(class_names):,} class_names, more than the {MAX_CLASSES:,} supported")
     have = {it.name for it in items}
     report.unmatched_labels = sorted(k for k in parsed if k not in have)
     return {k: v for k, v in parsed.items() if k in have}, class_names
@@ -358,11 +369,18 @@ def _resolve_labels(src: Source, items: list[Item], mode: str, report: PrepareRe
         if src.dataset_json is None:
             raise DatasetError(f"--labels dataset.json: {src.description} has no dataset.json at its root; "
                                "use --labels subfolders or none")
-        label_of, names = _json_labels(src.dataset_json, items, f"dataset.json of {src.description}", report)
+        listed = items + [Item(name, lambda: b"") for name, _, _ in src.rejected]  # skipped ones still exist
+        label_of, names = _json_labels(src.dataset_json, listed, f"dataset.json of {src.description}", report)
+        label_of = {k: v for k, v in label_of.items() if k in {it.name for it in items}}
         if not label_of:
             raise DatasetError(f"dataset.json of {src.description} names none of the files in the source "
                                f"(e.g. {report.unmatched_labels[:1]}); paths must be relative to the source "
                                "root")
+        if report.unmatched_labels:  # docs/data.md: a label of a missing file is an error, not a silent skip
+            n = len(report.unmatched_labels)
+            raise DatasetError(f"dataset.json of {src.description} labels {n:,} file(s) that are not in the source "
+                               f"(e.g. {', '.join(report.unmatched_labels[:3])}); fix the paths (relative to the "
+                               "source root) or pass --labels subfolders / none")
         return label_of, names, "dataset.json"
     if mode == "subfolders" or mode == "auto":
         label_of, names = _subfolder_labels(items)
@@ -433,6 +451,40 @@ def _convert_one(item: Item, *, resolution, channels, transform, resize_filter, 
     arr = I.to_array(im)
     digest = hashlib.blake2b(arr.tobytes(), digest_size=16, person=str(arr.shape).encode()[:16]).digest()
     return I.encode_png(arr), digest, native
+
+
+class _Budget:
+    """The bytes the conversion threads hold at once (zip bombs: many members of hundreds of MB each).
+    `acquire(n)` waits until n more fit; an item larger than the whole budget waits until it is alone."""
+
+    def __init__(self, total: int):
+        self.total, self.used, self.cond = total, 0, threading.Condition()
+
+    def acquire(self, n: int) -> int:
+        n = min(max(int(n), 0), self.total)
+        with self.cond:
+            while self.used + n > self.total:
+                self.cond.wait()
+            self.used += n
+        return n
+
+    def release(self, n: int) -> None:
+        with self.cond:
+            self.used -= n
+            self.cond.notify_all()
+
+
+def _cost(item: Item, max_pixels: int) -> int:
+    """Bytes converting `item` may hold: its file, plus its decoded pixels from the header (RGBA, and a
+    converted copy); an image whose header does not say is counted at the pixel cap."""
+    if item.head is None:  # arrays (MNIST, CIFAR): small
+        return item.nbytes
+    try:
+        size = I.peek_size(item.head())
+    except Exception:  # noqa: BLE001 - unreadable: the conversion reports it
+        size = None
+    pixels = size[0] * size[1] if size else max_pixels
+    return item.nbytes + (8 * pixels if pixels <= max_pixels else 0)  # over the cap: refused before decoding
 
 
 def _ordered_map(fn, items: Iterable, workers: int) -> Iterator:

@@ -15,6 +15,7 @@ import json
 import os
 import pickle
 import re
+import stat
 import struct
 import tarfile
 import zipfile
@@ -25,10 +26,14 @@ from zlib import error as zlib_error
 
 import numpy as np
 
-from adagan.data.images import TOO_LARGE, UNREADABLE, Skip, is_safe_member_name
+from adagan import safe_pickle
+from adagan.data.images import TOO_LARGE, UNREADABLE, WRONG_TYPE, Skip, is_safe_member_name
 from adagan.errors import DatasetError
 
 MAX_FILE_BYTES = 512 * 2**20  # a single image file larger than this is refused (zip bombs, stray videos)
+MAX_JSON_BYTES = 256 * 2**20  # a dataset.json larger than this is refused
+MAX_ARRAY_BYTES = 2**30  # MNIST / CIFAR data (decompressed): MNIST is 47 MB, CIFAR-10 150 MB
+HEAD_BYTES = 65536  # what `Item.head` reads: enough for an image header
 
 
 @dataclass
@@ -37,6 +42,8 @@ class Item:
     read: Callable[[], bytes | np.ndarray]
     label: int | None = None  # known to the source (MNIST, CIFAR, builtin)
     size: tuple[int, int] | None = None  # known without decoding (arrays)
+    nbytes: int = 0  # declared size of the encoded file (from the folder or the zip directory)
+    head: Callable[[], bytes] | None = None  # the first HEAD_BYTES of the file, for its image header
 
 
 @dataclass
@@ -71,6 +78,8 @@ def open_source(spec: str | os.PathLike) -> Source:
     if not path.exists():
         raise DatasetError(f"--source {s}: no such file or folder; give a folder of images, a .zip, MNIST "
                            "idx files, the CIFAR-10 python tarball or builtin:twemoji")
+    if not path.is_dir() and not path.is_file():  # a pipe or a device: reading it would block or never end
+        raise DatasetError(f"--source {s} is not a regular file or folder")
     if path.is_dir():
         mnist = _find_mnist_in_dir(path)
         if mnist is not None:
@@ -89,14 +98,17 @@ def open_source(spec: str | os.PathLike) -> Source:
 # ---- folder ---------------------------------------------------------------------------------------------
 
 
-def _read_file(path: Path) -> Callable[[], bytes]:
+def _read_file(path: Path, limit: int = MAX_FILE_BYTES) -> Callable[[], bytes]:
     def read() -> bytes:
         try:
             size = path.stat().st_size
-            if size > MAX_FILE_BYTES:
-                raise Skip(TOO_LARGE, f"{size / 2**20:.0f} MB file is over the {MAX_FILE_BYTES // 2**20} MB "
-                                      "limit")
-            return path.read_bytes()
+            if size > limit:
+                raise Skip(TOO_LARGE, f"{size / 2**20:.0f} MB file is over the {limit // 2**20} MB limit")
+            with open(path, "rb") as f:
+                data = f.read(limit + 1)  # a file that grew since stat() is still bounded
+            if len(data) > limit:
+                raise Skip(TOO_LARGE, f"file is over the {limit // 2**20} MB limit")
+            return data
         except Skip:
             raise
         except OSError as e:
@@ -105,30 +117,54 @@ def _read_file(path: Path) -> Callable[[], bytes]:
     return read
 
 
+def _file_head(path: Path) -> Callable[[], bytes]:
+    def head() -> bytes:
+        with open(path, "rb") as f:
+            return f.read(HEAD_BYTES)
+
+    return head
+
+
 def folder_source(root: Path) -> Source:
     items: list[Item] = []
+    rejected: list[tuple[str, str, str]] = []
     meta = None
+
+    def unreadable(err: OSError) -> None:  # a sub-folder we cannot list: its images would silently be missing
+        where = Path(err.filename).relative_to(root).as_posix() if err.filename else "?"
+        rejected.append((where + "/", UNREADABLE, f"folder not readable ({err.strerror or err}); its images are "
+                                                  "left out"))
+
     # Walk sorted for a stable order; do not follow directory links (loops), do follow file links.
-    for dirpath, dirnames, filenames in os.walk(root, onerror=None, followlinks=False):
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=False):
         dirnames.sort()
         rel_dir = Path(dirpath).relative_to(root)
         for fn in sorted(filenames):
             rel = (rel_dir / fn).as_posix()
+            path = Path(dirpath) / fn
+            try:
+                st = path.stat()
+            except OSError as e:
+                rejected.append((rel, UNREADABLE, e.strerror or str(e)))
+                continue
+            if not stat.S_ISREG(st.st_mode):  # pipes, sockets, devices: reading them would block
+                rejected.append((rel, WRONG_TYPE, "not a regular file"))
+                continue
             if rel == "dataset.json":
                 meta = _load_json_file(root / fn, f"{root}/dataset.json")
                 continue
-            items.append(Item(rel, _read_file(Path(dirpath) / fn)))
+            items.append(Item(rel, _read_file(path), nbytes=st.st_size, head=_file_head(path)))
     items.sort(key=lambda it: it.name)
-    if not items:
+    if not items and not rejected:
         raise DatasetError(f"--source {root}: the folder is empty; put images in it (sub-folders = classes)")
-    return Source(f"folder {root}", items, "folder", dataset_json=meta, origin=root.name)
+    return Source(f"folder {root}", items, "folder", dataset_json=meta, rejected=rejected, origin=root.name)
 
 
 def _load_json_file(path: Path, what: str) -> dict:
     try:
-        return _parse_dataset_json(path.read_bytes(), what)
-    except OSError as e:
-        raise DatasetError(f"cannot read {what}: {e.strerror or e}") from None
+        return _parse_dataset_json(_read_file(path, MAX_JSON_BYTES)(), what)
+    except Skip as e:
+        raise DatasetError(f"cannot read {what}: {e.detail}") from None
 
 
 def _parse_dataset_json(data: bytes, what: str) -> dict:
@@ -164,17 +200,28 @@ def zip_source(path: Path) -> Source:
             continue
         name = name.replace("\\", "/")
         if name == "dataset.json":
+            if info.file_size > MAX_JSON_BYTES:
+                raise DatasetError(f"dataset.json in {path} declares {info.file_size:,} bytes, over the "
+                                   f"{MAX_JSON_BYTES // 2**20} MB limit")
             try:
                 meta = _parse_dataset_json(zf.read(info), f"{path}:dataset.json")
-            except (zipfile.BadZipFile, OSError, RuntimeError) as e:
+            except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, zlib_error, NotImplementedError) as e:
                 raise DatasetError(f"cannot read dataset.json in {path} ({e})") from None
             continue
-        items.append(Item(name, _zip_reader(zf, info)))
+        items.append(Item(name, _zip_reader(zf, info), nbytes=info.file_size, head=_zip_head(zf, info)))
     if not items and not rejected:
         raise DatasetError(f"--source {path}: the zip is empty")
     src = Source(f"zip {path}", items, "zip", dataset_json=meta, rejected=rejected, origin=path.name)
     src._closers = [zf.close]  # type: ignore[attr-defined]
     return src
+
+
+def _zip_head(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
+    def head() -> bytes:
+        with zf.open(info) as f:
+            return f.read(HEAD_BYTES)
+
+    return head
 
 
 def _zip_reader(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
@@ -211,21 +258,26 @@ def _find_mnist_in_dir(path: Path) -> Path | None:
 
 
 def _read_idx(path: Path, ndim: int) -> np.ndarray:
+    """An idx file (gzipped or not), reading no more than its header declares and at most MAX_ARRAY_BYTES."""
     try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        with open(path, "rb") as raw_f:
+            gz = raw_f.read(2) == b"\x1f\x8b"
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+            header = f.read(4 + 4 * ndim)
+            if len(header) < 4 + 4 * ndim or header[0:2] != b"\0\0" or header[2] != 0x08 or header[3] != ndim:
+                raise DatasetError(f"{path} is not an MNIST idx file of uint8 with {ndim} dimension(s); "
+                                   "re-download it")
+            dims = struct.unpack(f">{ndim}I", header[4:])
+            count = int(np.prod(dims, dtype=np.float64))
+            if count > MAX_ARRAY_BYTES:
+                raise DatasetError(f"{path} declares {count:,} bytes of images, over the {MAX_ARRAY_BYTES // 2**20} "
+                                   "MB limit (MNIST is 47 MB)")
+            body = f.read(count)
+    except (OSError, EOFError, gzip.BadGzipFile, zlib_error) as e:
         raise DatasetError(f"cannot read {path} ({e}); re-download it") from None
-    if len(raw) < 4 + 4 * ndim or raw[0:2] != b"\0\0" or raw[2] != 0x08 or raw[3] != ndim:
-        raise DatasetError(f"{path} is not an MNIST idx file of uint8 with {ndim} dimension(s); "
-                           "re-download it")
-    dims = struct.unpack(f">{ndim}I", raw[4: 4 + 4 * ndim])
-    count = int(np.prod(dims))
-    body = raw[4 + 4 * ndim:]
     if len(body) < count:
         raise DatasetError(f"{path} is truncated ({len(body):,} of {count:,} bytes); re-download it")
-    return np.frombuffer(body[:count], dtype=np.uint8).reshape(dims)
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
 
 
 def mnist_source(images_path: Path) -> Source:
@@ -244,9 +296,14 @@ def mnist_source(images_path: Path) -> Source:
                            f"{len(images):,} images; use the matching pair of files")
     if labels is not None and labels.size and labels.max() > 9:
         raise DatasetError(f"MNIST labels next to {images_path.name} go up to {labels.max()}; expected 0-9")
-    padded = np.pad(images, [(0, 0), (2, 2), (2, 2)])  # the usual 28 -> 32 zero border; strokes unscaled
-    items = [Item(f"{i:05d}", (lambda i=i: padded[i][:, :, None]), None if labels is None else int(labels[i]),
-                  size=(32, 32)) for i in range(len(padded))]
+    if images.shape[1:] != (28, 28):
+        raise DatasetError(f"{images_path} holds {images.shape[1]}x{images.shape[2]} images; MNIST's are 28x28")
+
+    def padded(i: int) -> np.ndarray:  # the usual 28 -> 32 zero border; strokes unscaled (one image at a time)
+        return np.pad(images[i], 2)[:, :, None]
+
+    items = [Item(f"{i:05d}", (lambda i=i: padded(i)), None if labels is None else int(labels[i]), size=(32, 32))
+             for i in range(len(images))]
     note = ", no labels file" if labels is None else ""
     return Source(f"MNIST {images_path.name} ({len(items):,} images{note})", items, "mnist",
                   class_names=[str(d) for d in range(10)] if labels is not None else None,
@@ -265,18 +322,14 @@ def _looks_like_tar(path: Path) -> bool:
 
 
 class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickles dicts/lists/bytes and numpy arrays only: the CIFAR batches are pickles, and a pickle
-    can run code, so every other global is refused."""
+    """Unpickles dicts/lists/bytes and plain numpy arrays only: the CIFAR batches are pickles, and a pickle
+    can run code, so every other global is refused (safe_pickle: no allocation past what the data holds)."""
+
+    GLOBALS = safe_pickle.numpy_globals()
 
     def find_class(self, module, name):
-        if name == "_reconstruct" and module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-            try:
-                from numpy._core.multiarray import _reconstruct
-            except ImportError:  # numpy < 2
-                from numpy.core.multiarray import _reconstruct
-            return _reconstruct
-        if module == "numpy" and name in ("ndarray", "dtype"):
-            return getattr(np, name)
+        if (module, name) in self.GLOBALS:
+            return self.GLOBALS[(module, name)]
         if module == "_codecs" and name == "encode":
             import codecs
 
@@ -286,6 +339,7 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 def _unpickle(data: bytes, what: str):
     try:
+        safe_pickle.scan_all(data, 1)
         return _ArrayUnpickler(io.BytesIO(data), encoding="bytes").load()
     except Exception as e:  # noqa: BLE001 - any failure: not a CIFAR batch we trust
         raise DatasetError(f"{what} is not a plain CIFAR-10 batch ({e}); use the official "
@@ -308,6 +362,9 @@ def cifar10_source(path: Path) -> Source:
     if not batches:
         raise DatasetError(f"--source {path}: no CIFAR-10 data_batch_N files inside; use the python version "
                            "(cifar-10-python.tar.gz) or extract your images into a folder")
+    if sum(members[n].size for n in batches) > MAX_ARRAY_BYTES // 2:
+        raise DatasetError(f"--source {path}: the data_batch files declare more than {MAX_ARRAY_BYTES // 2**21} MB "
+                           "(CIFAR-10's are 150 MB); not the CIFAR-10 python tarball")
     imgs, labels = [], []
     for n in batches:
         d = _unpickle(_read_member(tf, members[n]), f"{path}:{n}")
@@ -335,7 +392,7 @@ def cifar10_source(path: Path) -> Source:
 
 
 def _read_member(tf: tarfile.TarFile, m: tarfile.TarInfo) -> bytes:
-    if m.size > 1 << 30:
+    if m.size > MAX_ARRAY_BYTES // 4:  # CIFAR-10's batches are 31 MB each
         raise DatasetError(f"{m.name} in the tarball is implausibly large ({m.size:,} bytes)")
     try:
         f = tf.extractfile(m)
