@@ -25,35 +25,53 @@ PANELS = [
 ]
 
 
+MAX_LINE = 1 << 20  # a stats line longer than this is not ours: skipped without being held whole
+
+
 def read_jsonl(path: Path) -> list[dict]:
+    """The JSON objects of a .jsonl file, one per line; lines that are not one (cut short by a kill, edited,
+    too long) are skipped. A missing file or one that is not a regular file reads as empty."""
     rows = []
-    if not path.exists():
+    if not path.is_file():
         return rows
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut short by a kill
+    with open(path, "rb") as f:
+        while line := f.readline(MAX_LINE + 1):
+            if len(line) > MAX_LINE:  # skip the rest of an overlong line
+                while line and not line.endswith(b"\n"):
+                    line = f.readline(MAX_LINE + 1)
+                continue
+            try:
+                row = json.loads(line)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
     return rows
+
+
+def _num(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _metric_series(run_dir: Path) -> dict[str, list[tuple[float, float]]]:
     series: dict[str, list[tuple[float, float]]] = {}
     for path in sorted(run_dir.glob("metric-*.jsonl")):
         for row in read_jsonl(path):
-            kimg = row.get("kimg")
-            for key, value in (row.get("results") or {}).items():
-                if kimg is not None and isinstance(value, int | float) and math.isfinite(value):
-                    series.setdefault(key, []).append((float(kimg), float(value)))
+            kimg, results = row.get("kimg"), row.get("results")
+            if not _num(kimg) or not isinstance(results, dict):
+                continue
+            for key, value in results.items():
+                if _num(value):
+                    series.setdefault(str(key), []).append((float(kimg), float(value)))
     return series
 
 
 def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
     """Render report.png and report.html in run_dir; returns their paths."""
     run_dir = Path(run_dir)
-    rows = read_jsonl(run_dir / "stats.jsonl")
+    rows = [r for r in read_jsonl(run_dir / "stats.jsonl") if _num(r.get("Progress/kimg"))]
     if not rows:
-        raise AdaganError(f"{run_dir} has no stats.jsonl lines yet; is it a training run directory?")
+        raise AdaganError(f"{run_dir} has no readable stats.jsonl lines; is it a training run directory?")
     try:
         import matplotlib
 
@@ -68,8 +86,7 @@ def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
     for ax, (title, keys) in zip(axes, panels, strict=True):
         for key in keys:
             pts = metrics.get(key) if title == "Metrics" else [
-                (r["Progress/kimg"], r[key]) for r in rows
-                if isinstance(r.get(key), int | float) and math.isfinite(r[key])]
+                (r["Progress/kimg"], r[key]) for r in rows if _num(r.get(key))]
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="." if len(pts) < 30 else None,
                         label=key.split("/", 1)[-1])
@@ -89,7 +106,7 @@ def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
     grids = sorted(run_dir.glob("fakes[0-9]*.png"))[-1:] + [p for p in (run_dir / "reals.png",) if p.exists()]
     last = rows[-1]
     summary = ", ".join(f"{k} {last[k]:.4g}" for k in ("Progress/kimg", "Progress/augment", "Loss/G/loss",
-                                                         "Loss/D/loss") if isinstance(last.get(k), int | float))
+                                                         "Loss/D/loss") if _num(last.get(k)))
     parts = [f"<h1>{html.escape(run_dir.name)}</h1><p>{html.escape(summary)}</p>", _img(png, "progress")]
     for g in grids:
         parts.append(f"<h2>{html.escape(g.name)}</h2>" + _img(g, g.name))

@@ -77,6 +77,10 @@ def main(argv: list[str] | None = None) -> None:
     except AdaganError as e:
         click.echo(f"Error: {e}", err=True)
         sys.exit(1)
+    except OSError as e:  # the environment: a full disk, a folder we may not write, a file that vanished
+        where = f": {e.filename}" if e.filename else ""
+        click.echo(f"Error: {e.strerror or e}{where} (check free space, permissions and the path)", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
