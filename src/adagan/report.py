@@ -71,7 +71,7 @@ def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
     run_dir = Path(run_dir)
     rows = [r for r in read_jsonl(run_dir / "stats.jsonl") if _num(r.get("Progress/kimg"))]
     if not rows:
-        raise AdaganError(f"{run_dir} has no readable stats.jsonl lines; is it a training run directory?")
+        raise AdaganError(f"{run_dir} has no stats.jsonl lines (or none readable); is it a training run directory?")
     try:
         import matplotlib
 
