@@ -494,7 +494,10 @@ def load_image(path: str | os.PathLike, resolution: int, channels: int) -> np.nd
                 im.load()
                 mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(channels, "RGB")
                 im = im.convert(mode)
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError, SyntaxError) as e:
+    except Image.DecompressionBombError:
+        raise ConfigError(f"{path} has more than {MAX_IMAGE_PIXELS:,} pixels (a decompression bomb, or a very large "
+                          "image); shrink it first") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise ConfigError(f"{path} is not a readable image ({e}); pass a PNG or JPEG") from None
     w, h = im.size
     s = min(w, h)

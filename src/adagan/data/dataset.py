@@ -490,6 +490,8 @@ def open_dataset(spec: str | os.PathLike | None, *, resolution: int | None = Non
     if not path.exists():
         raise DatasetError(f"dataset {spec_s!r} does not exist; pass a zip made by `adagan dataset`, a "
                            "folder of images, or builtin:twemoji")
+    if not path.is_file() and not path.is_dir():
+        raise DatasetError(f"dataset {spec_s!r} is not a regular file or folder")
     if path.is_file() and not zipfile.is_zipfile(path):
         raise DatasetError(f"dataset {spec_s!r} is not a zip or folder; convert it with "
                            f"`adagan dataset --source {spec_s} --dest {_sanitize(path.stem)}.zip`")

@@ -87,8 +87,8 @@ def load(path: Path, state: TrainState) -> None:
         for name, net in state.networks.items():
             net.load_state_dict(nets[name].state_dict(), strict=True)
         state.load_state_dict({name: _unflatten(name, tensors, meta) for name in state.parts()})
-    except CheckpointError as e:
-        raise CheckpointError(str(e).replace(f"{path}: ", "")) from None
+    except CheckpointError as e:  # the caller names the file
+        raise CheckpointError(str(e).replace(f"{path}: ", "").replace(f"{path} ", "the file ")) from None
     except (KeyError, ValueError, RuntimeError, TypeError, AttributeError, IndexError) as e:
         raise CheckpointError(f"not a usable training state ({type(e).__name__}: {str(e)[:200]})") from None
 
