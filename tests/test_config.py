@@ -78,3 +78,56 @@ def test_ada_speed_per_preset():
     # The paper presets keep its 500 kimg; the cpu preset (100-500 kimg runs) adapts 25x faster.
     assert {name: resolve(name, 32).augment.ada_kimg for name in PRESETS} == \
         {**{name: 500.0 for name in PRESETS}, "cpu": 20.0}
+
+
+def test_every_setting_has_a_range_listed_in_the_docs():
+    # One place for the valid values (config.LIMITS / CHOICES): every numeric or choice field of the
+    # training config has an entry, and docs/limits.md names each one.
+    import dataclasses
+    import typing
+    from pathlib import Path
+
+    from adagan.config import CHOICES, LIMITS, OPTIONS
+
+    def fields(cls, prefix=""):
+        for f in dataclasses.fields(cls):
+            tp = typing.get_type_hints(cls)[f.name]
+            if dataclasses.is_dataclass(tp):
+                yield from fields(tp, f"{f.name}.")
+            elif tp not in (bool, str) and typing.get_origin(tp) is not tuple and f.name not in ("data",):
+                yield prefix + f.name
+
+    missing = [k for k in fields(TrainConfig) if k not in LIMITS and k not in CHOICES]
+    assert not missing, f"add these to config.LIMITS: {missing}"
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "limits.md").read_text()
+    undocumented = [k for k in [*LIMITS, *CHOICES] if f"`{k}`" not in doc]
+    assert not undocumented, f"list these in docs/limits.md: {undocumented}"
+    for cmd, opts in OPTIONS.items():
+        for name in opts:
+            assert f"`--{name.replace('_', '-')}`" in doc, (cmd, name)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("G.architecture=bogus", "G.architecture must be one of skip, orig, resnet"),
+    ("tick_kimg=0", "--tick (tick_kimg) must be a number in (0, 1e+06]"),
+    ("optim.beta2=2", "optim.beta2 must be a number in [0, 0.9999]"),
+    ("G.z_dim=-5", "G.z_dim must be an integer in [1, 2048]"),
+    ("freezed=100", "--freezed 100: D has"),
+    ("kimg=nan", "--kimg (kimg) must be a number in (0, 1e+07]"),
+])
+def test_check_config_names_the_valid_range(override, message):
+    from adagan.config import check_config
+
+    with pytest.raises(ConfigError) as e:
+        check_config(apply_overrides(resolve("cpu", 32), [override]))
+    assert message in str(e.value)
+
+
+def test_d_layer_count_matches_the_network(tiny_cfgs):
+    from adagan.config import d_layer_count
+    from adagan.networks import Discriminator
+
+    for arch in ("orig", "skip", "resnet"):
+        for res in (16, 32):
+            cfg = tiny_cfgs[1](res=res, architecture=arch)
+            assert d_layer_count(cfg) == len(Discriminator(cfg).layer_names()), (arch, res)

@@ -558,7 +558,7 @@ OPTIONS: dict[str, dict[str, Range]] = {
     "mix": {"trunc": _PSI},
     "video": {"trunc": _PSI, "frames_per_seed": _int(1, 10**7), "fps": Range(0, 1000, lo_open=True)},
     "project": {"steps": _int(1, 10**7), "w_avg_samples": _int(1, 10**9), "seed": _int(0, 2**32 - 1)},
-    "export": {"opset": _int(13, 20)},
+    "export": {"opset": _int(13, 23)},  # the opsets torch.onnx writes for these networks
     "augment-preview": {"p": Range(0, 1), "num": _int(1, 256), "rows": _int(1, 64), "seed": _int(0, 2**32 - 1)},
     "dataset": {"resolution": _int(16, 1024, pow2=True), "workers": _int(1, 64), "max_images": _int(1, 10**9),
                 "max_pixels": _int(1, 2**31 - 1)},
