@@ -9,6 +9,7 @@ from adagan.config import check_options, check_work
 from adagan.errors import ConfigError
 
 MAX_GIF_BYTES = 2**30  # a GIF is assembled in memory; longer videos go to .mp4, which is streamed
+MAX_KEYS = 10_000  # key seeds: their ws are held in memory for the whole walk
 
 
 @click.command(context_settings=CTX)
@@ -40,6 +41,8 @@ def cli(network, seeds, frames_per_seed, fps, truncation_psi, class_idx, noise_m
     seed_list = inf.seed_ranges(seeds)
     if not len(seed_list):
         raise ConfigError("--seeds is empty")
+    if len(seed_list) > MAX_KEYS:
+        raise ConfigError(f"--seeds names {len(seed_list):,} key seeds; a walk goes through at most {MAX_KEYS:,}")
     total = len(seed_list) * frames_per_seed
     check_work("frames", total, yes, " (they are written one batch at a time)")
     G = inf.load_generator(network, device)
