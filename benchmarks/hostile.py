@@ -9,8 +9,10 @@ of a tiny training run, each followed by a resume.
 A case expects an error (non-zero exit with exactly one line starting `Error:` and no traceback) or
 success (exit 0). It is counted as a traceback (any Python traceback on stderr), a hang (timeout), a
 bad exit (an error that was accepted with exit 0, a success that failed, a messy error without one
-`Error:` line, a kill by a signal or the memory cap) or a check failure (a case-specific check of what
-the command left behind, and for every case: no file outside the case's own folder changed).
+`Error:` line, a kill by a signal or the memory cap), a memory failure (an otherwise clean case whose
+peak memory passed half the cap: it survived by luck, e.g. by swallowing MemoryErrors) or a check
+failure (a case-specific check of what the command left behind, and for every case: no file outside
+the case's own folder changed). `--summarize results.json` prints the table of an earlier run again.
 Nothing here is a test: the numbers go into the closing notes of reliability work (issue 16).
 """
 
@@ -75,7 +77,7 @@ class Case:
 class Result:
     name: str
     group: str
-    outcome: str  # ok | traceback | hang | bad-exit | check
+    outcome: str  # ok | traceback | hang | bad-exit | memory | check
     rc: int | None
     seconds: float
     peak_mb: float
@@ -930,6 +932,8 @@ def run_case(case: Case, work: Path, env: dict, py: str, mem: int, timeout: floa
         r.outcome, r.detail = "bad-exit", f"failed (exit {proc.returncode}): {why}"
     elif proc.returncode != 0 and len(error_lines) != 1:
         r.outcome, r.detail = "bad-exit", f"exit {proc.returncode} with {len(error_lines)} 'Error:' lines"
+    if r.outcome == "ok" and r.peak_mb > mem / 2**20 / 2:
+        r.outcome, r.detail = "memory", f"peak {r.peak_mb:.0f} MB, more than half the cap"
     if r.outcome == "ok" and case.check:
         problem = case.check(d, r)
         if problem:
@@ -1046,7 +1050,16 @@ def main():
     ap.add_argument("--json", default=None, help="write every result here")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every case as it finishes")
     ap.add_argument("--build-fixtures", default=None, help=argparse.SUPPRESS)  # internal: in a child process
+    ap.add_argument("--summarize", default=None, metavar="JSON", help="print the table of an earlier --json")
     args = ap.parse_args()
+    if args.summarize:
+        rows = [Result(**{k: v for k, v in r.items() if k in Result.__dataclass_fields__})
+                for r in json.loads(Path(args.summarize).read_text())]
+        for r in rows:  # the memory rule, for runs recorded before it existed
+            if r.outcome == "ok" and r.peak_mb > args.mem_gb * 1024 / 2:
+                r.outcome = "memory"
+        summarize(rows, args.mem_gb)
+        return
     if args.build_fixtures:  # a separate process, so the bombs built here never inflate a case's peak memory
         sys.path.insert(0, args.src)
         fx = Path(args.build_fixtures)
@@ -1084,17 +1097,21 @@ def main():
             results.append(r)
             print(f"[kill] {r.outcome:<9s} {r.name}  {r.detail}", flush=True)
 
+    summarize(results, args.mem_gb)
+    print(f"{time.time() - t0:.0f} s in all; work folder {work}")
+    if args.json:
+        Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=1))
+
+
+def summarize(results: list[Result], mem_gb: float) -> None:
     groups = sorted({r.group for r in results})
-    outcomes = ["ok", "traceback", "hang", "bad-exit", "check"]
+    outcomes = ["ok", "traceback", "hang", "bad-exit", "memory", "check"]
     print(f"\n{'class':<12s} {'cases':>6s} " + " ".join(f"{o:>9s}" for o in outcomes))
     for g in groups + ["all"]:
         rs = [r for r in results if g in ("all", r.group)]
         print(f"{g:<12s} {len(rs):>6d} " + " ".join(f"{sum(r.outcome == o for r in rs):>9d}" for o in outcomes))
     peak = max((r.peak_mb for r in results), default=0)
-    print(f"peak memory of a case: {peak:.0f} MB (cap {args.mem_gb:g} GiB); {time.time() - t0:.0f} s in all; "
-          f"work folder {work}")
-    if args.json:
-        Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=1))
+    print(f"peak memory of a case: {peak:.0f} MB (cap {mem_gb:g} GiB)")
 
 
 if __name__ == "__main__":
