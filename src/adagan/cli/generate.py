@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from adagan.cli import CTX
+from adagan.cli import CTX, threads_option, use_threads
 from adagan.errors import ConfigError
 
 
@@ -24,7 +24,9 @@ from adagan.errors import ConfigError
               help="Render the ws in this file (key 'w', from `adagan project`) instead of seeds.")
 @click.option("--batch", type=int, default=16, show_default=True, help="Images per forward pass.")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available).")
-def cli(network, seeds, truncation_psi, class_idx, noise_mode, outdir, grid, projected_w, batch, device):
+@threads_option
+def cli(network, seeds, truncation_psi, class_idx, noise_mode, outdir, grid, projected_w, batch, device,
+        threads):
     """Generate images from a trained generator.
 
     \b
@@ -42,6 +44,7 @@ def cli(network, seeds, truncation_psi, class_idx, noise_mode, outdir, grid, pro
     if seed_list is not None and not seed_list:
         raise ConfigError("--seeds is empty")
     G = inf.load_generator(network, device)
+    use_threads(threads, next(G.parameters()).device)
     outdir.mkdir(parents=True, exist_ok=True)
     if projected_w is not None:
         ws = _read_projected_w(projected_w, G)

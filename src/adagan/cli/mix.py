@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from adagan.cli import CTX
+from adagan.cli import CTX, threads_option, use_threads
 from adagan.errors import ConfigError
 
 
@@ -21,7 +21,8 @@ from adagan.errors import ConfigError
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("mix.png"), show_default=True,
               help="Grid PNG.")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available).")
-def cli(network, rows, cols, styles, truncation_psi, class_idx, noise_mode, out, device):
+@threads_option
+def cli(network, rows, cols, styles, truncation_psi, class_idx, noise_mode, out, device, threads):
     """Style mixing: each cell is its row seed with the `--styles` layers taken from its column seed.
 
     \b
@@ -35,6 +36,7 @@ def cli(network, rows, cols, styles, truncation_psi, class_idx, noise_mode, out,
     row_seeds, col_seeds = inf.parse_range(rows, "rows"), inf.parse_range(cols, "cols")
     style_list = inf.parse_range(styles, "styles")
     G = inf.load_generator(network, device)
+    use_threads(threads, next(G.parameters()).device)
     grid = inf.style_mix(G, row_seeds, col_seeds, style_list, c=class_idx, truncation_psi=truncation_psi,
                          noise_mode=noise_mode)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from adagan.cli import CTX
+from adagan.cli import CTX, threads_option, use_threads
 from adagan.errors import ConfigError
 
 
@@ -22,7 +22,8 @@ from adagan.errors import ConfigError
 @click.option("--w-avg-samples", type=int, default=10000, show_default=True,
               help="Latents sampled to find the mean and spread of w.")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available).")
-def cli(network, target, steps, outdir, save_video, seed, lpips_path, w_avg_samples, device):
+@threads_option
+def cli(network, target, steps, outdir, save_video, seed, lpips_path, w_avg_samples, device, threads):
     """Project an image into the generator's W space.
 
     Writes target.png (the cropped, resized target), proj.png (the projection) and projected_w.npz
@@ -42,6 +43,7 @@ def cli(network, target, steps, outdir, save_video, seed, lpips_path, w_avg_samp
     if w_avg_samples < 1:
         raise ConfigError("--w-avg-samples must be at least 1")
     dev = inf.resolve_device(device)
+    use_threads(threads, dev)
     G = inf.load_generator(network, dev)
     target_u8 = inf.load_image(target, G.img_resolution, G.img_channels)
     lpips = features.load_lpips(device=dev, path=lpips_path)

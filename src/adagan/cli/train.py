@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from adagan.cli import threads_option
 from adagan.config import AUGMENT_MODES, AUGPIPES, DEFAULT_DATA, PRESETS
 from adagan.errors import ConfigError
 
@@ -66,8 +67,9 @@ def _overrides(extra: list[str]) -> list[str]:
               help="Comma-separated metrics at each snapshot, e.g. kid1k,fid1k, or none. [default: none]")
 @click.option("--seed", default=None, type=int, help="Random seed. [default: 0]")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and run directory, then exit.")
+@threads_option
 @click.pass_context
-def cli(ctx, outdir, name, new, dry_run, **options):
+def cli(ctx, outdir, name, new, dry_run, threads, **options):
     """Train StyleGAN2-ADA on a folder of images.
 
     With no arguments: the `cpu` preset on the 170 smiley emoji of the built-in
@@ -90,4 +92,4 @@ def cli(ctx, outdir, name, new, dry_run, **options):
         return
     if run.resuming:
         click.echo(f"Found a training state in {run.run_dir}: resuming (use --new for a fresh run).")
-    launch(run, progress_bar=sys.stderr.isatty())
+    launch(run, progress_bar=sys.stderr.isatty(), threads=threads)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from adagan.cli import CTX
+from adagan.cli import CTX, threads_option, use_threads
 from adagan.errors import ConfigError
 
 
@@ -21,7 +21,8 @@ from adagan.errors import ConfigError
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("walk.mp4"), show_default=True,
               help="Video file: .mp4 (needs imageio-ffmpeg) or .gif.")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available).")
-def cli(network, seeds, frames_per_seed, fps, truncation_psi, class_idx, noise_mode, out, device):
+@threads_option
+def cli(network, seeds, frames_per_seed, fps, truncation_psi, class_idx, noise_mode, out, device, threads):
     """Write a smooth, looping walk through the seeds' latents (cubic interpolation in W).
 
     \b
@@ -38,6 +39,7 @@ def cli(network, seeds, frames_per_seed, fps, truncation_psi, class_idx, noise_m
         raise ConfigError("--fps must be positive")
     seed_list = inf.parse_range(seeds)
     G = inf.load_generator(network, device)
+    use_threads(threads, next(G.parameters()).device)
     frames = inf.interpolate(G, seed_list, frames_per_seed, c=class_idx, truncation_psi=truncation_psi,
                              noise_mode=noise_mode, progress=True)
     out.parent.mkdir(parents=True, exist_ok=True)

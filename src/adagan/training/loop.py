@@ -257,7 +257,7 @@ def save_snapshot(t: Trainer, run_dir: Path, monitor: Monitor, metrics_fn=None) 
 
 
 def training_loop(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, resume_weights: Path | None = None,
-                  progress_bar: bool | None = None, metrics_fn=None, tick_hooks=()) -> dict:
+                  progress_bar: bool | None = None, metrics_fn=None, tick_hooks=(), iteration_hooks=()) -> dict:
     """Train until config.kimg (or config.max_minutes, or a stop signal). Returns a summary dict.
 
     dataset: an adagan.data.ImageDataset (already opened with the run's options).
@@ -265,7 +265,9 @@ def training_loop(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, 
       ignored when run_dir already holds a training state (then the run resumes exactly).
     metrics_fn(snapshot_path, G_ema) -> dict, called at each snapshot on every rank.
     tick_hooks: hook(trainer, record) called on every rank at the end of each tick, after its line is
-      written (record: the tick's stats.jsonl line), e.g. to adapt the thread count.
+      written (record: the tick's stats.jsonl line).
+    iteration_hooks: hook(trainer) called on every rank after each iteration (keep them cheap), e.g. the
+      adaptive thread count of run._worker.
     """
     run_dir = Path(run_dir)
     monitor = Monitor(run_dir, ctx)
@@ -279,6 +281,8 @@ def training_loop(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, 
     try:
         while True:
             run_iteration(t)
+            for hook in iteration_hooks:
+                hook(t)
             monitor.advance(config.batch)
             done = prog.cur_nimg >= total_nimg
             if config.max_minutes is not None and clock.minutes() >= config.max_minutes:
