@@ -304,6 +304,8 @@ class AugmentPipe(torch.nn.Module):
         if m["rotate"] > 0:
             th = (draws.uniform().double() * 2 - 1) * math.pi * s["rotate_max"]
             th = torch.where(self._gate(draws, "rotate", p_rot), th, zero)
+            if draws.q is not None:
+                th = zero  # a preview shows one rotation by the quantile's angle, not two (as the official code)
             G = G @ _rotate2d(th, ref)
         if m["xfrac"] > 0:
             t = draws.normal(2).double() * s["xfrac_std"]
