@@ -67,6 +67,10 @@ class LossConfig:
     pl_decay: float = 0.01  # decay of the path-length running mean
     pl_batch_shrink: int = 2  # path length on batch // shrink
     style_mixing_prob: float = 0.9
+    # LeCam regularization (Tseng et al., CVPR 2021): D's main loss + lecam * R_LC, R_LC = E[relu(D(x) - ema_fake)^2]
+    # + E[relu(ema_real - D(G(z)))^2] with zero-debiased EMAs of D's batch-mean scores (training/loss.py). 0 = off.
+    lecam: float = 0.0
+    lecam_decay: float = 0.99  # decay of those EMAs (the reference code's)
 
 
 @dataclass(frozen=True)
@@ -280,6 +284,7 @@ def for_training(dataset, *, preset: str | None = None, device: str = "cpu", gpu
                  mirror: bool = False, cond: bool = False, subset: int | None = None, resume: str | None = None,
                  freezed: int | None = None, tick: float | None = None, snap: int | None = None,
                  metrics: tuple[str, ...] | None = None, seed: int | None = None,
+                 lecam: float | None = None,
                  overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
     """The TrainConfig of `adagan train` with these options, checked against the data.
 
@@ -289,6 +294,7 @@ def for_training(dataset, *, preset: str | None = None, device: str = "cpu", gpu
     section); `resume` applies the transfer-learning policy; `overrides` ("section.field=value", the
     CLI's `--loss.r1_gamma=0.5`) come last and win. `dataset` is only read for its shape:
     `resolution`, `num_channels`, `c_dim`, `len()` and `name` (an adagan.data.ImageDataset will do).
+    `lecam` is loss.lecam.
     """
     if gpus < 1:
         raise ConfigError("--gpus must be at least 1")
@@ -302,6 +308,8 @@ def for_training(dataset, *, preset: str | None = None, device: str = "cpu", gpu
                           tick_kimg=tick, snap_ticks=snap, seed=seed, metrics=metrics)
     if gamma is not None:
         config = dataclasses.replace(config, loss=dataclasses.replace(config.loss, r1_gamma=gamma))
+    if lecam is not None:
+        config = dataclasses.replace(config, loss=dataclasses.replace(config.loss, lecam=lecam))
     config = _apply_augment(config, aug=aug, p=p, target=target, augpipe=augpipe)
     if resume is not None:
         # Transfer learning: p adapts faster (or at the preset's own speed if that is faster already) and
@@ -360,6 +368,9 @@ def check_training(config: TrainConfig, dataset) -> None:
                           f"({dataset.resolution}px, {dataset.num_channels} channels)")
     check_choice("augment.mode", config.augment.mode, AUGMENT_MODES)
     check_choice("augment.augpipe", config.augment.augpipe, AUGPIPES)
+    if not (config.loss.lecam >= 0 and 0 <= config.loss.lecam_decay < 1):
+        raise ConfigError(f"--lecam must be >= 0 and loss.lecam_decay in [0, 1), got {config.loss.lecam} and "
+                          f"{config.loss.lecam_decay}")
     if len(dataset) < per_rank:
         raise ConfigError(f"the dataset has {len(dataset)} images, fewer than one batch ({config.batch}); add "
                           "images or lower --batch")

@@ -74,8 +74,10 @@ def _final_weights(run: Path):
     return {k: v.state_dict() for k, v in load_networks(snap).items()}
 
 
-def test_resume_equals_uninterrupted(run_cli, dataset_zip, tmp_path):
-    args = ["--data", dataset_zip, "--outdir", tmp_path, *TINY, "--seed", "3"]
+@pytest.mark.parametrize("extra", [[], ["--lecam", "0.3"]], ids=["ada", "lecam"])
+def test_resume_equals_uninterrupted(run_cli, dataset_zip, tmp_path, extra):
+    # lecam: LeCam's averages are resume state.
+    args = ["--data", dataset_zip, "--outdir", tmp_path, *TINY, "--seed", "3", *extra]
     code, _, err = run_cli("train", "--name", "full", "--kimg", "0.080", *args)
     assert code == 0, err
     # Same run, stopped halfway (at a kimg that is not a tick boundary) and then extended.
@@ -88,8 +90,16 @@ def test_resume_equals_uninterrupted(run_cli, dataset_zip, tmp_path):
     for net in a:
         for k in a[net]:
             assert torch.equal(a[net][k], b[net][k]), (net, k)
-    kimgs = [json.loads(x)["Progress/kimg"] for x in (tmp_path / "split" / "stats.jsonl").read_text().splitlines()]
+    ticks = [json.loads(x) for x in (tmp_path / "split" / "stats.jsonl").read_text().splitlines()]
+    kimgs = [t["Progress/kimg"] for t in ticks]
     assert kimgs == sorted(kimgs) and len(set(kimgs)) == len(kimgs)
+    if extra:
+        cfg = json.loads((tmp_path / "split" / "config.json").read_text())
+        assert cfg["loss"]["lecam"] == 0.3
+        assert all(np.isfinite(t["Loss/lecam/penalty"]) and t["Loss/lecam/ema_real"] > t["Loss/lecam/ema_fake"]
+                   for t in ticks)
+        state = sorted((tmp_path / "split").glob("training-state-*.safetensors"))[-1]
+        assert read_metadata(state)["meta.loss.lecam_steps"] == 40  # one update per Dmain round: 80 images / 2
 
 
 def test_same_command_reuses_run_dir_and_new_forks(run_cli, dataset_zip, tmp_path):
@@ -120,6 +130,8 @@ def test_dry_run_prints_config(run_cli, dataset_zip, tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
+    (["--lecam", "-1"], "--lecam must be >= 0"),
+    (["--loss.lecam_decay=1"], "lecam_decay in [0, 1)"),
     (["--loss.r2_gamma=1"], "unknown setting"),
     (["--batch", "3", "--gpus", "2"], "multiple of --gpus"),
     (["--aug", "fixed"], "needs --p"),

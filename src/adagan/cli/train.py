@@ -54,6 +54,8 @@ def _overrides(extra: list[str]) -> list[str]:
 @click.option("--p", default=None, type=float, help="Augmentation probability for --aug fixed.")
 @click.option("--target", default=None, type=float, help="ADA target for r_t. [default: 0.6]")
 @click.option("--augpipe", default=None, type=click.Choice(list(AUGPIPES)), help="Augmentations used. [default: bgc]")
+@click.option("--lecam", default=None, type=float,
+              help="LeCam regularization weight (Tseng et al. 2021) added to D's loss; 0 = off. [default: 0]")
 @click.option("--mirror", is_flag=True, help="Add x-flipped copies of the dataset.")
 @click.option("--cond", is_flag=True, help="Train a class-conditional model (needs dataset labels).")
 @click.option("--subset", default=None, type=int, help="Train on a seeded random subset of N images.")
