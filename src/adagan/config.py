@@ -95,7 +95,14 @@ AUGPIPES: dict[str, tuple[str, ...]] = {
     "bgcf": ("blit", "geom", "color", "filter"),
     "bgcfn": ("blit", "geom", "color", "filter", "noise"),
     "bgcfnc": ("blit", "geom", "color", "filter", "noise", "cutout"),
+    # DiffAugment (Zhao et al. 2020; augment/diffaug.py), its own pipe: the paper's policy for StyleGAN2, in the
+    # groups of that pipe (its colour and cutout are not ADA's).
+    "diffaug": ("color", "translation", "cutout"),
 }
+DIFFAUG_AUGPIPES = ("diffaug",)  # the AUGPIPES built as a DiffAugmentPipe; the others are ADA presets
+# --aug names that stand for a mode, p and augpipe together; the config stores the long form, so both spellings
+# resolve to the same config and run. `--aug diffaug` is the paper's DiffAugment: its policy on every image at p = 1.
+AUGMENT_SHORTCUTS: dict[str, dict[str, Any]] = {"diffaug": {"mode": "fixed", "p": 1.0, "augpipe": "diffaug"}}
 
 
 def check_choice(what: str, value, choices) -> None:
@@ -294,7 +301,7 @@ def for_training(dataset, *, preset: str | None = None, device: str = "cpu", gpu
     section); `resume` applies the transfer-learning policy; `overrides` ("section.field=value", the
     CLI's `--loss.r1_gamma=0.5`) come last and win. `dataset` is only read for its shape:
     `resolution`, `num_channels`, `c_dim`, `len()` and `name` (an adagan.data.ImageDataset will do).
-    `lecam` is loss.lecam.
+    `lecam` is loss.lecam; `aug` may also be one of AUGMENT_SHORTCUTS (a mode, p and augpipe together).
     """
     if gpus < 1:
         raise ConfigError("--gpus must be at least 1")
@@ -342,6 +349,12 @@ def _apply_flags(config: TrainConfig, *, gpus: int, batch: int | None, batch_gpu
 
 def _apply_augment(config: TrainConfig, *, aug: str, p: float | None, target: float | None,
                    augpipe: str | None) -> TrainConfig:
+    if aug in AUGMENT_SHORTCUTS:
+        long = AUGMENT_SHORTCUTS[aug]
+        if p not in (None, long["p"]) or augpipe not in (None, long["augpipe"]):
+            raise ConfigError(f"--aug {aug} means --aug {long['mode']} --p {long['p']:g} --augpipe {long['augpipe']}; "
+                              "give those flags instead to change p or the pipe")
+        aug, p, augpipe = long["mode"], long["p"], long["augpipe"]
     changes: dict[str, Any] = {"mode": aug}
     if p is not None:
         if not 0 <= p <= 1:

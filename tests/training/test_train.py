@@ -74,9 +74,10 @@ def _final_weights(run: Path):
     return {k: v.state_dict() for k, v in load_networks(snap).items()}
 
 
-@pytest.mark.parametrize("extra", [[], ["--lecam", "0.3"]], ids=["ada", "lecam"])
+@pytest.mark.parametrize("extra", [[], ["--lecam", "0.3", "--aug", "diffaug"]], ids=["ada", "lecam-diffaug"])
 def test_resume_equals_uninterrupted(run_cli, dataset_zip, tmp_path, extra):
-    # lecam: LeCam's averages are resume state.
+    # lecam-diffaug: LeCam's averages are resume state; DiffAugment (p = 1) draws from the iteration's seed and
+    # runs under R1 (Dreg at batch 0) in every tick.
     args = ["--data", dataset_zip, "--outdir", tmp_path, *TINY, "--seed", "3", *extra]
     code, _, err = run_cli("train", "--name", "full", "--kimg", "0.080", *args)
     assert code == 0, err
@@ -95,9 +96,10 @@ def test_resume_equals_uninterrupted(run_cli, dataset_zip, tmp_path, extra):
     assert kimgs == sorted(kimgs) and len(set(kimgs)) == len(kimgs)
     if extra:
         cfg = json.loads((tmp_path / "split" / "config.json").read_text())
-        assert cfg["loss"]["lecam"] == 0.3
+        aug = cfg["augment"]
+        assert cfg["loss"]["lecam"] == 0.3 and (aug["mode"], aug["p"], aug["augpipe"]) == ("fixed", 1.0, "diffaug")
         assert all(np.isfinite(t["Loss/lecam/penalty"]) and t["Loss/lecam/ema_real"] > t["Loss/lecam/ema_fake"]
-                   for t in ticks)
+                   for t in ticks) and ticks[-1]["Progress/augment"] == 1.0
         state = sorted((tmp_path / "split").glob("training-state-*.safetensors"))[-1]
         assert read_metadata(state)["meta.loss.lecam_steps"] == 40  # one update per Dmain round: 80 images / 2
 
@@ -129,7 +131,19 @@ def test_dry_run_prints_config(run_cli, dataset_zip, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_aug_diffaug_is_the_long_form_and_lecam_names_the_run(run_cli, dataset_zip, tmp_path):
+    base = ["train", "--data", dataset_zip, "--outdir", tmp_path, "--dry-run", "--batch", "8"]
+    short = run_cli(*base, "--aug", "diffaug", "--lecam", "0.3")
+    long = run_cli(*base, "--aug", "fixed", "--p", "1", "--augpipe", "diffaug", "--loss.lecam=0.3")
+    assert short[0] == long[0] == 0 and short[1] == long[1]  # same config, same run directory
+    cfg = json.loads(short[1][: short[1].rindex("}") + 1])
+    assert cfg["augment"]["augpipe"] == "diffaug" and cfg["augment"]["p"] == 1 and cfg["loss"]["lecam"] == 0.3
+    assert "-p1-diffaug-lecam0.3-" in short[1]
+    assert "-ada-diffaug-" in run_cli(*base, "--augpipe", "diffaug")[1]
+
+
 @pytest.mark.parametrize("args,message", [
+    (["--aug", "diffaug", "--p", "0.5"], "--aug diffaug means"),
     (["--lecam", "-1"], "--lecam must be >= 0"),
     (["--loss.lecam_decay=1"], "lecam_decay in [0, 1)"),
     (["--loss.r2_gamma=1"], "unknown setting"),

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from adagan.config import DEFAULT_DATA, TrainConfig, for_training, to_dict, to_json
+from adagan.config import DEFAULT_DATA, DIFFAUG_AUGPIPES, TrainConfig, for_training, to_dict, to_json
 from adagan.errors import ConfigError
 from adagan.training import checkpoint, distributed
 
@@ -107,6 +107,8 @@ def run_name(config: TrainConfig, dataset_name: str, resume: str | None) -> str:
     digest = hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:6]
     aug = config.augment
     parts = [dataset_name, config.preset, aug.mode if aug.mode != "fixed" else f"p{aug.p:g}"]
+    if aug.mode != "noaug" and aug.augpipe in DIFFAUG_AUGPIPES:
+        parts.append(aug.augpipe)
     if config.loss.lecam:
         parts.append(f"lecam{config.loss.lecam:g}")
     if config.cond:
