@@ -95,7 +95,8 @@ def test_study_runs_reports_and_resumes(study, image_dir, tmp_path, monkeypatch,
     # A different shared setting in the same outdir is refused.
     with pytest.raises(SystemExit, match="other seed"):
         study.main([*argv[:-len(TINY) - 1], "--seed", "1", "--", *TINY])
-    assert study.main(["--outdir", str(out), "--subsets", "8,all", "--settings", "noaug,ada+lecam", "--report-only"]) == 0
+    assert study.main(["--outdir", str(out), "--subsets", "8,all", "--settings", "noaug,ada+lecam",
+                       "--report-only"]) == 0
 
 
 def test_settings_and_subsets_parse(study):
