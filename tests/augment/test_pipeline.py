@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from adagan.augment import AUGPIPES, TRANSFORMS, AugmentPipe
+from adagan.augment import AUGPIPES, TRANSFORMS, AugmentPipe, build_pipe
 from adagan.augment.pipeline import _Draws, blit, filter_bands, resample, resample_filter, resample_ref
 from adagan.errors import ConfigError
 from adagan.ops import setup_filter
@@ -25,7 +25,7 @@ def smooth(n=2, res=32):
 @pytest.mark.parametrize("c", [1, 3, 4])
 def test_p0_is_exact_identity(augpipe, c):
     x = images(c=c)
-    pipe = AugmentPipe(augpipe)
+    pipe = build_pipe(augpipe)  # AugmentPipe, or DiffAugmentPipe for diffaug
     assert float(pipe.p) == 0
     assert torch.equal(pipe(x), x)
 
@@ -255,6 +255,10 @@ def test_random_draws_are_seeded_by_torch():
 def test_bad_settings():
     with pytest.raises(ConfigError, match="unknown --augpipe"):
         AugmentPipe("bgx")
+    with pytest.raises(ConfigError, match="DiffAugment's pipe"):
+        AugmentPipe("diffaug")
+    with pytest.raises(ConfigError, match="unknown --augpipe"):
+        build_pipe("bgx")
     with pytest.raises(ConfigError, match="unknown augmentation setting"):
         AugmentPipe("bgc", wobble=1)
     with pytest.raises(ConfigError, match="non-negative"):

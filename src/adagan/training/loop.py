@@ -47,6 +47,7 @@ from adagan.training.state import TrainState
 REDUCED_STATS = [
     "Loss/G/loss", "Loss/G/reg", "Loss/D/loss", "Loss/D/reg", "Loss/scores/real", "Loss/scores/fake",
     "Loss/signs/real", "Loss/signs/fake", "Loss/r1_penalty", "Loss/pl_penalty",
+    "Loss/lecam/penalty", "Loss/lecam/ema_real", "Loss/lecam/ema_fake",
 ]
 DIVERGENCE_TICKS = 3  # non-finite losses this many ticks in a row stop the run
 
@@ -165,7 +166,8 @@ def setup(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, resume_w
     augment_pipe, controller = build_augment(config.augment, config.batch, device)
     phases = build_phases(G, D, config.loss, config.optim)
     autocast_dtype = torch.bfloat16 if (config.amp_bf16 and device.type == "cuda") else None
-    loss = StyleGAN2Loss(G, D, augment_pipe, config.loss, autocast_dtype=autocast_dtype)
+    reduce = all_reduce_sum(ctx)
+    loss = StyleGAN2Loss(G, D, augment_pipe, config.loss, autocast_dtype=autocast_dtype, all_reduce=reduce)
     sampler = InfiniteSampler(len(dataset), rank=ctx.rank, num_replicas=ctx.world_size, seed=config.seed)
     state = TrainState(G=G, D=D, G_ema=G_ema, opt_G=phases[0].opt, opt_D=phases[-1].opt, loss=loss, sampler=sampler,
                        controller=controller)
@@ -181,7 +183,7 @@ def setup(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, resume_w
     trainer = Trainer(config, ctx, dataset, G, D, G_ema, augment_pipe, controller, loss, phases, state, batch_gpu,
                       config.batch // ctx.world_size // batch_gpu, frozen=frozen_d_params(D, config.freezed),
                       labels=dataset_labels(dataset).to(device) if config.G.c_dim else None,
-                      timer=PhaseTimer(device), reduce=all_reduce_sum(ctx), close=unsubscribe)
+                      timer=PhaseTimer(device), reduce=reduce, close=unsubscribe)
     return trainer, bool(states)
 
 

@@ -24,11 +24,13 @@ from typing import Any
 
 import torch
 
-from adagan.config import DEFAULT_DATA, TrainConfig, for_training, to_dict, to_json
+from adagan.config import DEFAULT_DATA, DIFFAUG_AUGPIPES, TrainConfig, for_training, to_dict, to_json
 from adagan.errors import ConfigError
 from adagan.training import checkpoint, distributed, stats
 
 NOT_IN_NAME = ("kimg", "max_minutes", "tick_kimg", "snap_ticks", "metrics", "amp_bf16", "channels_last")
+# Settings added after runs were named, hashed only when on, so that runs named before keep their name (and resume).
+LATER_LOSS_SETTINGS = ("lecam", "lecam_decay")
 
 
 @dataclass(frozen=True)
@@ -101,10 +103,17 @@ def run_name(config: TrainConfig, dataset_name: str, resume: str | None) -> str:
     d = to_dict(config)
     for key in NOT_IN_NAME:
         d.pop(key, None)
+    if not config.loss.lecam:
+        for key in LATER_LOSS_SETTINGS:
+            d["loss"].pop(key, None)
     d["resume"] = str(Path(resume).resolve()) if resume else None
     digest = hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:6]
     aug = config.augment
     parts = [dataset_name, config.preset, aug.mode if aug.mode != "fixed" else f"p{aug.p:g}"]
+    if aug.mode != "noaug" and aug.augpipe in DIFFAUG_AUGPIPES:
+        parts.append(aug.augpipe)
+    if config.loss.lecam:
+        parts.append(f"lecam{config.loss.lecam:g}")
     if config.cond:
         parts.append("cond")
     if config.mirror:
