@@ -1,4 +1,4 @@
-"""The limited-data study: noaug vs ADA vs fixed-p augmentation on subsets of one dataset.
+"""The limited-data study: noaug vs ADA vs fixed-p augmentation (and DiffAugment, LeCam) on subsets of one dataset.
 
 For every (subset, setting) pair this trains one run with `adagan train` (same preset, seed,
 kimg and everything else), evaluates KID/FID of the snapshots against the FULL dataset, and
@@ -12,7 +12,10 @@ subset; augment p and Loss/signs/real = r_t vs kimg).
 Resumable: rerunning the same command skips finished runs, resumes stopped ones exactly (each
 run is `adagan train --name <subset>-<setting>`, which resumes by itself) and evaluates only
 snapshots that have no metric line yet. Arguments after `--` go to every `adagan train` call
-unchanged, e.g. `-- --augment.ada_kimg=20`. Settings: `noaug`, `ada`, `fixedP` (e.g. fixed0.2).
+unchanged, e.g. `-- --augment.ada_kimg=20`. Settings: `noaug`, `ada`, `fixedP` (e.g. fixed0.2) or
+`diffaug` (DiffAugment: `--aug diffaug`), each optionally followed by `+lecam` (LeCam at weight
+LECAM_WEIGHT) or `+lecamW` (weight W, e.g. ada+lecam0.01) and, for ada and fixedP, `+diffaug`
+(DiffAugment's policy with that p: `--augpipe diffaug`), e.g. `ada+lecam`, `diffaug+lecam0.3`, `ada+diffaug`.
 
 KID and FID with the same number of generated images share one set of generated features
 (one Inception pass per snapshot). The real features of the full dataset are computed once
@@ -29,22 +32,61 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 STUDY_FILE = "study.json"
 METRIC_KINDS = ("kid", "fid", "mem")
+LECAM_WEIGHT = 0.3  # `+lecam` without a number (the paper's weight for BigGAN; its StyleGAN2 scripts: 3e-7, 1e-6)
 
 
 # ---- the plan ---------------------------------------------------------------------------------------------
 
-def parse_setting(s: str) -> tuple[str, float | None]:
-    """'noaug' | 'ada' | 'fixed0.2' -> (mode, p)."""
+class Setting(NamedTuple):
+    """One study setting as `adagan train` flags."""
+
+    mode: str  # --aug: noaug | ada | fixed | diffaug (the shortcut for fixed, p 1, DiffAugment)
+    p: float | None  # --p (fixed only)
+    augpipe: str | None = None  # --augpipe (None: the default)
+    lecam: float | None = None  # --lecam (None: off)
+
+    def train_args(self) -> list[str]:
+        out = ["--aug", self.mode]
+        if self.p is not None:
+            out += ["--p", f"{self.p:g}"]
+        if self.augpipe is not None:
+            out += ["--augpipe", self.augpipe]
+        if self.lecam is not None:
+            out += ["--lecam", f"{self.lecam:g}"]
+        return out
+
+
+def parse_setting(s: str) -> Setting:
+    """'noaug' | 'ada' | 'fixed0.2' | 'diffaug', then '+lecam[W]' and (ada, fixedP) '+diffaug' -> Setting."""
     s = s.strip()
-    if s in ("noaug", "ada"):
-        return s, None
-    m = re.fullmatch(r"fixed(?:=|-)?(\d*\.?\d+)", s)
-    if m and 0 <= float(m.group(1)) <= 1:
-        return "fixed", float(m.group(1))
-    raise SystemExit(f"Error: unknown setting {s!r}; use noaug, ada or fixedP with P in [0, 1] (e.g. fixed0.2)")
+    base, *mods = s.split("+")
+    bad = f"Error: unknown setting {s!r}; use noaug, ada, fixedP with P in [0, 1] (e.g. fixed0.2) or diffaug, " \
+          "optionally with +lecam or +lecamW (W >= 0) and, for ada and fixedP, +diffaug (e.g. ada+lecam)"
+    m = re.fullmatch(r"fixed(?:=|-)?(\d*\.?\d+)", base)
+    if base in ("noaug", "ada", "diffaug"):
+        out = Setting(base, None)
+    elif m and 0 <= float(m.group(1)) <= 1:
+        out = Setting("fixed", float(m.group(1)))
+    else:
+        raise SystemExit(bad)
+    for mod in mods:
+        if mod == "diffaug" and out.mode in ("ada", "fixed") and out.augpipe is None:
+            out = out._replace(augpipe="diffaug")
+        elif mod.startswith("lecam") and out.lecam is None:
+            try:
+                weight = float(mod[len("lecam"):] or LECAM_WEIGHT)
+            except ValueError:
+                raise SystemExit(bad) from None
+            if not (math.isfinite(weight) and weight >= 0):
+                raise SystemExit(bad)
+            out = out._replace(lecam=weight)
+        else:
+            raise SystemExit(bad)
+    return out
 
 
 def parse_subset(s: str) -> int | None:
@@ -66,13 +108,10 @@ def run_names(subsets, settings) -> list[tuple[str, int | None, str]]:
 
 
 def train_args(args, subset: int | None, setting: str, name: str, kimg: float) -> list[str]:
-    mode, p = parse_setting(setting)
-    out = ["--data", args.data, "--outdir", str(args.outdir), "--name", name, "--aug", mode,
+    out = ["--data", args.data, "--outdir", str(args.outdir), "--name", name, *parse_setting(setting).train_args(),
            "--kimg", f"{kimg:g}", "--seed", str(args.seed), "--tick", f"{args.tick:g}", "--snap", str(args.snap)]
     if args.cfg:
         out += ["--cfg", args.cfg]
-    if p is not None:
-        out += ["--p", f"{p:g}"]
     if subset is not None:
         out += ["--subset", str(subset)]
     return out + list(args.train_args)
@@ -505,7 +544,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default="builtin:twemoji", help="dataset (zip, folder or builtin:twemoji)")
     ap.add_argument("--outdir", default="study", help="study directory (one run directory per subset/setting)")
     ap.add_argument("--subsets", default="250,1000,all", help="comma-separated image counts or 'all'")
-    ap.add_argument("--settings", default="noaug,ada,fixed0.2", help="comma-separated: noaug, ada, fixedP")
+    ap.add_argument("--settings", default="noaug,ada,fixed0.2",
+                    help="comma-separated: noaug, ada, fixedP, diffaug; +lecam[W], +diffaug (e.g. ada+lecam)")
     ap.add_argument("--kimg", type=float, default=20, help="training length of every run")
     ap.add_argument("--round-kimg", type=float, default=None,
                     help="train all runs to this many kimg, then all to twice that, ... (default: each run to the "

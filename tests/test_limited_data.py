@@ -56,7 +56,7 @@ def test_study_runs_reports_and_resumes(study, image_dir, tmp_path, monkeypatch,
     monkeypatch.setenv("ADAGAN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(evaluate, "load_detector", lambda kind, device: TinyDetector())
     out = tmp_path / "study"
-    argv = ["--data", str(image_dir), "--outdir", str(out), "--subsets", "8", "--settings", "noaug,ada",
+    argv = ["--data", str(image_dir), "--outdir", str(out), "--subsets", "8", "--settings", "noaug,ada+lecam",
             "--kimg", "0.016", "--tick", "0.016", "--snap", "1", "--cfg", "cpu", "--eval", "final", "--", *TINY]
     # Train only (as the long study processes do), then evaluate separately with --eval-only.
     assert study.main([*argv[:argv.index("--")], "--metrics", "none", *argv[argv.index("--"):]]) == 0
@@ -64,7 +64,7 @@ def test_study_runs_reports_and_resumes(study, image_dir, tmp_path, monkeypatch,
     assert "training 0 -> 0.016 kimg" in log and not list(out.glob("*/metric-*.jsonl"))
     assert study.main([*argv[:argv.index("--")], "--eval-only"]) == 0
     assert "training" not in capsys.readouterr().out
-    for name in ("sub8-noaug", "sub8-ada"):
+    for name in ("sub8-noaug", "sub8-ada+lecam"):
         run = out / name
         assert (run / "stats.jsonl").exists()
         cfg = json.loads((run / "config.json").read_text())
@@ -76,9 +76,10 @@ def test_study_runs_reports_and_resumes(study, image_dir, tmp_path, monkeypatch,
         mem = json.loads((run / "metric-mem1k.jsonl").read_text())["results"]
         assert set(mem) == {"mem1k_copies", "mem1k_dist", "mem1k_copies_px", "mem1k_dist_px"}
         assert 0 <= mem["mem1k_copies"] <= 1 and mem["mem1k_dist_px"] > 0
-    assert json.loads((out / "sub8-ada" / "config.json").read_text())["augment"]["mode"] == "ada"
+    cfg = json.loads((out / "sub8-ada+lecam" / "config.json").read_text())
+    assert cfg["augment"]["mode"] == "ada" and cfg["loss"]["lecam"] == 0.3
     md = (out / "results.md").read_text()
-    assert "| sub8-noaug | 8 |" in md and "| sub8-ada | 8 |" in md and "Change vs noaug" in md
+    assert "| sub8-noaug | 8 |" in md and "| sub8-ada+lecam | 8 |" in md and "Change vs noaug" in md
     for png in ("kid1k.png", "fid1k.png", "mem1k_copies.png", "mem1k_dist_px.png", "augment.png", "samples.png",
                 "nearest-sub8.png"):
         assert (out / png).stat().st_size > 1000
@@ -89,19 +90,46 @@ def test_study_runs_reports_and_resumes(study, image_dir, tmp_path, monkeypatch,
     log = capsys.readouterr().out
     assert log.count("skipped") == 2 and "training" not in log and "kid1k " not in log and "mem1k_copies " not in log
     assert mtimes == {p: p.stat().st_mtime_ns for p in out.glob("*/stats.jsonl")}
-    assert len((out / "sub8-ada" / "metric-kid1k.jsonl").read_text().splitlines()) == 1
+    assert len((out / "sub8-ada+lecam" / "metric-kid1k.jsonl").read_text().splitlines()) == 1
 
     # A different shared setting in the same outdir is refused.
     with pytest.raises(SystemExit, match="other seed"):
         study.main([*argv[:-len(TINY) - 1], "--seed", "1", "--", *TINY])
-    assert study.main(["--outdir", str(out), "--subsets", "8,all", "--settings", "noaug,ada", "--report-only"]) == 0
+    assert study.main(["--outdir", str(out), "--subsets", "8,all", "--settings", "noaug,ada+lecam",
+                       "--report-only"]) == 0
 
 
 def test_settings_and_subsets_parse(study):
-    assert study.parse_setting("fixed0.2") == ("fixed", 0.2)
-    assert study.parse_setting("ada") == ("ada", None)
+    assert study.parse_setting("fixed0.2") == ("fixed", 0.2, None, None)
+    assert study.parse_setting("ada") == ("ada", None, None, None)
     assert study.parse_subset("all") is None and study.parse_subset("250") == 250
     with pytest.raises(SystemExit):
         study.parse_setting("fixed2")
     with pytest.raises(SystemExit):
         study.parse_subset("-3")
+
+
+@pytest.mark.parametrize("setting,flags", [
+    ("noaug", ["--aug", "noaug"]),
+    ("fixed0.2", ["--aug", "fixed", "--p", "0.2"]),
+    ("diffaug", ["--aug", "diffaug"]),
+    ("ada+lecam", ["--aug", "ada", "--lecam", "0.3"]),
+    ("ada+lecam0.01", ["--aug", "ada", "--lecam", "0.01"]),
+    ("ada+lecam3e-7", ["--aug", "ada", "--lecam", "3e-07"]),
+    ("diffaug+lecam", ["--aug", "diffaug", "--lecam", "0.3"]),
+    ("ada+diffaug", ["--aug", "ada", "--augpipe", "diffaug"]),
+    ("fixed0.5+diffaug+lecam1", ["--aug", "fixed", "--p", "0.5", "--augpipe", "diffaug", "--lecam", "1"]),
+])
+def test_lecam_and_diffaug_settings_become_train_flags(study, setting, flags):
+    assert study.parse_setting(setting).train_args() == flags
+    from adagan.cli.train import cli
+
+    # Every flag list is one `adagan train` accepts (a dry run on the built-in smileys resolves it).
+    assert cli.main(args=[*flags, "--data", "builtin:twemoji/smileys", "--dry-run"], standalone_mode=False) is None
+
+
+@pytest.mark.parametrize("setting", ["ada+", "ada+lecamx", "ada+lecam-1", "noaug+diffaug", "diffaug+diffaug",
+                                     "ada+lecam+lecam", "lecam", "ada+mixup"])
+def test_bad_settings_are_refused(study, setting):
+    with pytest.raises(SystemExit, match="unknown setting"):
+        study.parse_setting(setting)

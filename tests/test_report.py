@@ -29,6 +29,19 @@ def test_report_writes_png_and_html(run_cli, tmp_path):
     assert "data:image/png;base64," in page and "fakes000020.png" in page
 
 
+def test_lecam_averages_share_the_d_scores_panel():
+    from adagan.report import panel_series
+
+    rows = [{"Progress/kimg": 1.0, "Loss/scores/real": 2.0, "Loss/scores/fake": -1.0, "Loss/lecam/ema_real": 1.5,
+             "Loss/lecam/ema_fake": -0.5, "Loss/lecam/penalty": 3.0}]
+    panels = dict(panel_series(rows, {}))
+    assert list(panels["D scores"]) == ["Loss/scores/real", "Loss/scores/fake", "Loss/lecam/ema_real",
+                                        "Loss/lecam/ema_fake"]
+    assert panels["Regularization"] == {"Loss/lecam/penalty": [(1.0, 3.0)]}
+    off = dict(panel_series([{"Progress/kimg": 1.0, "Loss/scores/real": 2.0}], {}))
+    assert list(off["D scores"]) == ["Loss/scores/real"]  # without LeCam nothing else is drawn
+
+
 def test_report_on_empty_dir_is_a_clear_error(run_cli, tmp_path):
     code, _, err = run_cli("report", tmp_path)
     assert code == 1 and "no stats.jsonl" in err and "Traceback" not in err

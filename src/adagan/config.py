@@ -67,6 +67,10 @@ class LossConfig:
     pl_decay: float = 0.01  # decay of the path-length running mean
     pl_batch_shrink: int = 2  # path length on batch // shrink
     style_mixing_prob: float = 0.9
+    # LeCam regularization (Tseng et al., CVPR 2021): D's main loss + lecam * R_LC, R_LC = E[relu(D(x) - ema_fake)^2]
+    # + E[relu(ema_real - D(G(z)))^2] with zero-debiased EMAs of D's batch-mean scores (training/loss.py). 0 = off.
+    lecam: float = 0.0
+    lecam_decay: float = 0.99  # decay of those EMAs (the reference code's)
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,14 @@ AUGPIPES: dict[str, tuple[str, ...]] = {
     "bgcf": ("blit", "geom", "color", "filter"),
     "bgcfn": ("blit", "geom", "color", "filter", "noise"),
     "bgcfnc": ("blit", "geom", "color", "filter", "noise", "cutout"),
+    # DiffAugment (Zhao et al. 2020; augment/diffaug.py), its own pipe: the paper's policy for StyleGAN2, in the
+    # groups of that pipe (its colour and cutout are not ADA's).
+    "diffaug": ("color", "translation", "cutout"),
 }
+DIFFAUG_AUGPIPES = ("diffaug",)  # the AUGPIPES built as a DiffAugmentPipe; the others are ADA presets
+# --aug names that stand for a mode, p and augpipe together; the config stores the long form, so both spellings
+# resolve to the same config and run. `--aug diffaug` is the paper's DiffAugment: its policy on every image at p = 1.
+AUGMENT_SHORTCUTS: dict[str, dict[str, Any]] = {"diffaug": {"mode": "fixed", "p": 1.0, "augpipe": "diffaug"}}
 
 
 # Network architectures of StyleGAN2's Figure 7 (G: "skip" in config F; D: "resnet" in config F).
@@ -284,6 +295,7 @@ def for_training(dataset, *, preset: str | None = None, device: str = "cpu", gpu
                  mirror: bool = False, cond: bool = False, subset: int | None = None, resume: str | None = None,
                  freezed: int | None = None, tick: float | None = None, snap: int | None = None,
                  metrics: tuple[str, ...] | None = None, seed: int | None = None,
+                 lecam: float | None = None,
                  overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
     """The TrainConfig of `adagan train` with these options, checked against the data.
 
@@ -293,6 +305,7 @@ def for_training(dataset, *, preset: str | None = None, device: str = "cpu", gpu
     section); `resume` applies the transfer-learning policy; `overrides` ("section.field=value", the
     CLI's `--loss.r1_gamma=0.5`) come last and win. `dataset` is only read for its shape:
     `resolution`, `num_channels`, `c_dim`, `len()` and `name` (an adagan.data.ImageDataset will do).
+    `lecam` is loss.lecam; `aug` may also be one of AUGMENT_SHORTCUTS (a mode, p and augpipe together).
     """
     if gpus < 1:
         raise ConfigError("--gpus must be at least 1")
@@ -306,6 +319,8 @@ def for_training(dataset, *, preset: str | None = None, device: str = "cpu", gpu
                           tick_kimg=tick, snap_ticks=snap, seed=seed, metrics=metrics)
     if gamma is not None:
         config = dataclasses.replace(config, loss=dataclasses.replace(config.loss, r1_gamma=gamma))
+    if lecam is not None:
+        config = dataclasses.replace(config, loss=dataclasses.replace(config.loss, lecam=lecam))
     config = _apply_augment(config, aug=aug, p=p, target=target, augpipe=augpipe)
     if resume is not None:
         # Transfer learning: p adapts faster (or at the preset's own speed if that is faster already) and
@@ -336,6 +351,12 @@ def _apply_flags(config: TrainConfig, *, gpus: int, batch: int | None, batch_gpu
 
 def _apply_augment(config: TrainConfig, *, aug: str, p: float | None, target: float | None,
                    augpipe: str | None) -> TrainConfig:
+    if aug in AUGMENT_SHORTCUTS:
+        long = AUGMENT_SHORTCUTS[aug]
+        if p not in (None, long["p"]) or augpipe not in (None, long["augpipe"]):
+            raise ConfigError(f"--aug {aug} means --aug {long['mode']} --p {long['p']:g} --augpipe {long['augpipe']}; "
+                              "give those flags instead to change p or the pipe")
+        aug, p, augpipe = long["mode"], long["p"], long["augpipe"]
     changes: dict[str, Any] = {"mode": aug}
     if p is not None:
         changes["p"] = p
@@ -442,6 +463,8 @@ LIMITS: dict[str, Range] = {
     "loss.pl_decay": Range(0, 1),
     "loss.pl_batch_shrink": _int(1, 1024),
     "loss.style_mixing_prob": Range(0, 1),
+    "loss.lecam": Range(0, 1e6),  # 0 = off
+    "loss.lecam_decay": Range(0, 0.9999),
     "optim.lr_g": Range(0, 1, lo_open=True),
     "optim.lr_d": Range(0, 1, lo_open=True),
     "optim.beta1": Range(0, 0.9999),
@@ -470,7 +493,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "cfg": tuple(PRESETS),
 }
 # The `adagan train` flag of a field, named in its error message.
-FLAGS = {"tick_kimg": "--tick", "snap_ticks": "--snap", "loss.r1_gamma": "--gamma", "augment.p": "--p",
+FLAGS = {"tick_kimg": "--tick", "snap_ticks": "--snap", "loss.r1_gamma": "--gamma", "loss.lecam": "--lecam",
+         "augment.p": "--p",
          "augment.target": "--target", "augment.mode": "--aug", "augment.augpipe": "--augpipe",
          "max_minutes": "--max-minutes", "batch_gpu": "--batch-gpu", "kimg": "--kimg", "batch": "--batch",
          "gpus": "--gpus", "freezed": "--freezed", "seed": "--seed", "subset": "--subset", "cfg": "--cfg"}

@@ -1,8 +1,8 @@
 """A run's own progress report: plots of stats.jsonl and metric-*.jsonl, and a small HTML page.
 
-`write_report(run_dir)` renders `report.png` (losses, augment p, r_t, scores, penalties and
-metrics vs kimg) and `report.html` (self-contained: the plot and the newest image grids are
-embedded as base64 PNGs). Needs matplotlib (`pip install adagan[report]`).
+`write_report(run_dir)` renders `report.png` (losses, augment p, r_t, D's scores with LeCam's
+averages of them when it is on, penalties and metrics vs kimg) and `report.html` (self-contained:
+the plot and the newest image grids are embedded as base64 PNGs). Needs matplotlib (`pip install adagan[report]`).
 """
 
 from __future__ import annotations
@@ -19,10 +19,13 @@ from adagan.errors import AdaganError
 PANELS = [
     ("Losses", ["Loss/G/loss", "Loss/D/loss"]),
     ("Augmentation", ["Progress/augment", "Loss/signs/real"]),  # signs/real = r_t per tick
-    ("D scores", ["Loss/scores/real", "Loss/scores/fake"]),
-    ("Regularization", ["Loss/r1_penalty", "Loss/pl_penalty"]),
+    # LeCam (--lecam): the averages of D's real/fake scores it pulls the scores towards (dashed, same colours).
+    ("D scores", ["Loss/scores/real", "Loss/scores/fake", "Loss/lecam/ema_real", "Loss/lecam/ema_fake"]),
+    ("Regularization", ["Loss/r1_penalty", "Loss/pl_penalty", "Loss/lecam/penalty"]),
     ("Speed (sec/kimg)", ["Timing/sec_per_kimg"]),
 ]
+STYLES = {"Loss/scores/real": {"color": "C0"}, "Loss/scores/fake": {"color": "C1"},
+          "Loss/lecam/ema_real": {"color": "C0", "ls": "--"}, "Loss/lecam/ema_fake": {"color": "C1", "ls": "--"}}
 
 
 MAX_LINE = 1 << 20  # a stats line longer than this is not ours: skipped without being held whole
@@ -66,6 +69,21 @@ def _metric_series(run_dir: Path) -> dict[str, list[tuple[float, float]]]:
     return series
 
 
+def panel_series(rows: list[dict], metrics: dict[str, list]) -> list[tuple[str, dict[str, list]]]:
+    """[(panel title, {stat name: [(kimg, value)]})] as report.png draws them; a stat a run never reported
+    (say LeCam's, with --lecam 0) has no series."""
+    panels = []
+    for title, keys in PANELS + ([("Metrics", sorted(metrics))] if metrics else []):
+        series = {}
+        for key in keys:
+            pts = metrics.get(key) if title == "Metrics" else [
+                (r["Progress/kimg"], r[key]) for r in rows if _num(r.get(key)) and _num(r.get("Progress/kimg"))]
+            if pts:
+                series[key] = pts
+        panels.append((title, series))
+    return panels
+
+
 def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
     """Render report.png and report.html in run_dir; returns their paths."""
     run_dir = Path(run_dir)
@@ -80,16 +98,12 @@ def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
     except ImportError:
         raise AdaganError("the report needs matplotlib: pip install matplotlib") from None
 
-    metrics = _metric_series(run_dir)
-    panels = PANELS + ([("Metrics", sorted(metrics))] if metrics else [])
+    panels = panel_series(rows, _metric_series(run_dir))
     fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.6 * len(panels)), sharex=True)
-    for ax, (title, keys) in zip(axes, panels, strict=True):
-        for key in keys:
-            pts = metrics.get(key) if title == "Metrics" else [
-                (r["Progress/kimg"], r[key]) for r in rows if _num(r.get(key))]
-            if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="." if len(pts) < 30 else None,
-                        label=key.split("/", 1)[-1])
+    for ax, (title, series) in zip(axes, panels, strict=True):
+        for key, pts in series.items():
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="." if len(pts) < 30 else None,
+                    label=key.split("/", 1)[-1], **STYLES.get(key, {}))
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
         if ax.lines:

@@ -83,3 +83,48 @@ def test_policy_parsing():
     assert parse_policy("color, cutout") == ("color", "cutout")
     with pytest.raises(ConfigError, match="unknown DiffAugment policy"):
         parse_policy("color,zoom")
+
+
+def test_build_pipe_and_build_augment_select_diffaugment():
+    from adagan.augment import build_augment, build_pipe
+    from adagan.config import AugmentConfig
+
+    pipe = build_pipe("diffaug")
+    assert isinstance(pipe, DiffAugmentPipe) and pipe.policy == "color,translation,cutout" and float(pipe.p) == 0
+    pipe, ctl = build_augment(AugmentConfig(mode="fixed", p=1.0, augpipe="diffaug"), batch=8, device="cpu")
+    assert isinstance(pipe, DiffAugmentPipe) and float(pipe.p) == 1.0 and ctl.mode == "fixed"
+    pipe, ctl = build_augment(AugmentConfig(mode="ada", augpipe="diffaug", ada_kimg=0.001), batch=8, device="cpu")
+    ctl.accumulate(torch.ones(8))
+    ctl.step()
+    assert float(pipe.p) > 0  # the ADA controller moves DiffAugment's p like ADA's
+
+
+def test_quantile_draws_for_the_preview():
+    from adagan.augment.diffaug import quantile_draws
+
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    pipe = DiffAugmentPipe()
+    torch.testing.assert_close(pipe(x, quantile_draws(x, 0.5, "saturation")), x)  # median colour draw: identity
+    assert torch.equal(quantile_draws(x, 0.0, "translation")["shift"], torch.tensor([[-4, -4]]))
+    assert torch.equal(quantile_draws(x, 1.0, "translation")["shift"], torch.tensor([[4, 4]]))
+    assert torch.equal(quantile_draws(x, 1.0, "cutout")["centre"], torch.tensor([[32, 32]]))
+    d = quantile_draws(x, 0.9, "brightness")
+    assert d["gate_color"].all() and not d["gate_cutout"].any()
+    torch.testing.assert_close(pipe(x, d), x + 0.4)
+    with pytest.raises(ConfigError, match="unknown DiffAugment transform"):
+        quantile_draws(x, 0.5, "hue")
+
+
+def test_r1_double_backward_through_diffaugment_in_the_loss():
+    from adagan.config import DiscriminatorConfig, GeneratorConfig, LossConfig
+    from adagan.networks import Discriminator, Generator
+    from adagan.training.loss import StyleGAN2Loss
+
+    torch.manual_seed(0)
+    G = Generator(GeneratorConfig(z_dim=8, w_dim=8, img_resolution=16, channel_base=128, channel_max=8, map_layers=2))
+    D = Discriminator(DiscriminatorConfig(img_resolution=16, channel_base=128, channel_max=8, mbstd_group_size=2))
+    loss = StyleGAN2Loss(G, D, DiffAugmentPipe(p=1.0), LossConfig(r1_gamma=1.0))
+    D.requires_grad_(True)
+    loss.accumulate_gradients("Dreg", torch.rand(4, 3, 16, 16) * 2 - 1, None, torch.randn(4, 8), None, gain=1)
+    grads = [p.grad for p in D.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads) and sum(g.abs().sum() for g in grads) > 0

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from adagan.augment import AUGPIPES, TRANSFORMS, AugmentPipe
+from adagan.augment import AUGPIPES, TRANSFORMS, AugmentPipe, build_pipe
 from adagan.augment.pipeline import _Draws, blit, filter_bands, resample, resample_filter, resample_ref
 from adagan.errors import ConfigError
 from adagan.ops import setup_filter
@@ -25,7 +25,7 @@ def smooth(n=2, res=32):
 @pytest.mark.parametrize("c", [1, 3, 4])
 def test_p0_is_exact_identity(augpipe, c):
     x = images(c=c)
-    pipe = AugmentPipe(augpipe)
+    pipe = build_pipe(augpipe)  # AugmentPipe, or DiffAugmentPipe for diffaug
     assert float(pipe.p) == 0
     assert torch.equal(pipe(x), x)
 
@@ -147,11 +147,17 @@ def test_rotations_turn_counter_clockwise_like_the_official_code():
     pipe = AugmentPipe(None, rotate90=1, debug_percentile=0.3)  # k = floor(0.3 * 4) = 1
     pipe.p.fill_(1)
     assert torch.equal(pipe(x), torch.rot90(x, 1, dims=(2, 3)))
-    pipe = AugmentPipe(None, rotate=1, debug_percentile=0.625)  # each rotation (2 * 0.625 - 1) * 180 = 45 deg
+    # A preview (debug_percentile q) turns once by (2q - 1) * 180 degrees, the second rotation left out as
+    # in the official code: q = 0.75 is +90 degrees, blitted exactly; q = 0.625 is 45 degrees.
+    pipe = AugmentPipe(None, rotate=1, debug_percentile=0.75)
+    pipe.p.fill_(1)
+    M = pipe._geometric_matrix(_Draws(2, "cpu", 0.75), 2, 16, 16)
+    assert torch.allclose(M[0], torch.tensor([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]], dtype=M.dtype), atol=1e-12)
+    assert torch.equal(pipe(x), torch.rot90(x, 1, dims=(2, 3)))
+    c = math.sqrt(0.5)
     pipe.p.fill_(1)
     M = pipe._geometric_matrix(_Draws(2, "cpu", 0.625), 2, 16, 16)
-    assert torch.allclose(M[0], torch.tensor([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]], dtype=M.dtype), atol=1e-12)
-    assert torch.equal(pipe(x), torch.rot90(x, 1, dims=(2, 3)))  # 45 + 45 degrees: blitted exactly
+    assert torch.allclose(M[0], torch.tensor([[c, -c, 0], [c, c, 0], [0, 0, 1]], dtype=M.dtype), atol=1e-12)
 
 
 def test_fractions_at_p_half():
@@ -249,6 +255,10 @@ def test_random_draws_are_seeded_by_torch():
 def test_bad_settings():
     with pytest.raises(ConfigError, match="unknown --augpipe"):
         AugmentPipe("bgx")
+    with pytest.raises(ConfigError, match="DiffAugment's pipe"):
+        AugmentPipe("diffaug")
+    with pytest.raises(ConfigError, match="unknown --augpipe"):
+        build_pipe("bgx")
     with pytest.raises(ConfigError, match="unknown augmentation setting"):
         AugmentPipe("bgc", wobble=1)
     with pytest.raises(ConfigError, match="non-negative"):

@@ -30,6 +30,16 @@ def test_preview_writes_grid_and_sheet(run_cli, tiny_zip, tmp_path):
     assert "Wrote" in stdout
 
 
+def test_preview_of_diffaugment(run_cli, tiny_zip, tmp_path):
+    out = tmp_path / "diff.png"
+    code, stdout, err = run_cli("augment-preview", "--data", tiny_zip, "--augpipe", "diffaug", "--p", "1",
+                                "--out", out, "--num", "4", "--rows", "2")
+    assert code == 0, err
+    assert Image.open(out).size == (4 * 18 + 2, 3 * 18 + 2)
+    sheet = Image.open(out.with_name("diff-transforms.png"))
+    assert 5 * 16 * 2 < sheet.height < 6 * 16 * 2 + 60  # brightness, saturation, contrast, translation, cutout
+
+
 def test_preview_errors(run_cli, tiny_zip, tmp_path):
     code, _, err = run_cli("augment-preview", "--data", tiny_zip, "--augpipe", "xyz", "--out", tmp_path / "a.png")
     assert code == 1 and "unknown --augpipe" in err

@@ -42,3 +42,35 @@ def test_torch_collectives_in_a_one_process_group():
         assert torch.equal(out, t) and coll.broadcast_object({"a": 1}) == {"a": 1}
     finally:
         distributed.shutdown()
+
+
+
+LECAM_WORKER = """
+import numpy as np
+import torch
+
+from adagan.training import distributed
+from adagan.training.loss import LeCam
+
+
+def run(ctx, out_dir):
+    lecam = LeCam(decay=0.9, all_reduce=distributed.all_reduce_sum(ctx))
+    real = torch.full([4, 1], float(ctx.rank))  # batch means 0 and 1 on the two ranks: 0.5 overall
+    fake = torch.full([4, 1], -2.0 * (ctx.rank + 1))  # -2 and -4: -3 overall
+    lecam.update(real, fake)
+    np.save(f"{out_dir}/rank{ctx.rank}.npy", lecam.ema.numpy())
+"""
+
+
+def test_lecam_batch_means_are_the_same_on_every_rank(tmp_path, monkeypatch):
+    # Two gloo processes with different scores: each holds the averages of the whole batch. The worker lives in a
+    # module on sys.path because spawned processes import it by name (pytest imports test files by path).
+    import importlib
+
+    (tmp_path / "lecam_ranks.py").write_text(LECAM_WORKER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    worker = importlib.import_module("lecam_ranks")
+    distributed.launch(2, "cpu", worker.run, str(tmp_path))
+    ranks = [np.load(tmp_path / f"rank{r}.npy") for r in (0, 1)]
+    np.testing.assert_allclose(ranks[0], [0.5, -3.0], rtol=1e-6)
+    assert np.array_equal(ranks[0], ranks[1])

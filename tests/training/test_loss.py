@@ -8,7 +8,7 @@ from adagan.errors import ConfigError
 from adagan.networks import Discriminator, Generator
 from adagan.training import stats
 from adagan.training.loop import _make_optimizer, build_phases, draw_gen_c, frozen_d_params, iteration_seed
-from adagan.training.loss import StyleGAN2Loss
+from adagan.training.loss import LeCam, StyleGAN2Loss
 
 
 def _nets(c_dim=0):
@@ -295,3 +295,90 @@ def test_fake_labels_follow_the_dataset_not_the_batch():
     assert freq.tolist() == pytest.approx([0.9, 0.09, 0.01], abs=0.01)
     torch.manual_seed(0)
     assert torch.equal(draw_gen_c(labels, 20000), c)  # reproducible from the iteration seed
+
+
+# ---- LeCam (Tseng et al. 2021) ----------------------------------------------------------------------
+
+def test_lecam_averages_penalty_and_gradient_by_hand():
+    lecam = LeCam(decay=0.9)
+    # Step 1: batch means 2 (reals) and -2 (fakes); biased = 0.1 * mean, debiased by 1 - 0.9 = 0.1.
+    lecam.update(torch.tensor([[1.0], [3.0]]), torch.tensor([[-1.0], [-3.0]]))
+    torch.testing.assert_close(lecam.ema, torch.tensor([2.0, -2.0]))
+    # Step 2: means 0 and -1; biased = (0.9 * 0.2 + 0.1 * 0, 0.9 * -0.2 + 0.1 * -1) = (0.18, -0.28), / (1 - 0.81).
+    real = torch.tensor([[-2.0], [2.0]], requires_grad=True)
+    fake = torch.tensor([[2.0], [-4.0]], requires_grad=True)
+    lecam.update(real, fake)
+    ema_real, ema_fake = 0.18 / 0.19, -0.28 / 0.19
+    torch.testing.assert_close(lecam.ema, torch.tensor([ema_real, ema_fake]))
+    assert lecam.steps == 2
+    pen_real, pen_fake = lecam.penalty(real, fake)
+    # relu(D(x) - ema_fake)^2: -2 + 28/19 < 0 -> 0; 2 + 28/19 = 66/19. relu(ema_real - D(G(z)))^2: 18/19 - 2 < 0 -> 0;
+    # 18/19 + 4 = 94/19.
+    torch.testing.assert_close(pen_real, torch.tensor([[0.0], [(66 / 19) ** 2]]))
+    torch.testing.assert_close(pen_fake, torch.tensor([[0.0], [(94 / 19) ** 2]]))
+    # d(lambda * R_LC)/d D(x_i) = lambda * 2 relu(D(x_i) - ema_fake) / N; the averages carry no gradient.
+    (0.5 * (pen_real.mean() + pen_fake.mean())).backward()
+    torch.testing.assert_close(real.grad, torch.tensor([[0.0], [0.5 * 66 / 19]]))
+    torch.testing.assert_close(fake.grad, torch.tensor([[0.0], [-0.5 * 94 / 19]]))
+    # The state round-trips (biased averages and the step count), as a resume needs.
+    other = LeCam(decay=0.9)
+    other.load_state_dict(lecam.state_dict())
+    torch.testing.assert_close(other.ema, lecam.ema)
+    assert other.steps == 2 and LeCam().ema.tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("phase", ["Dmain", "Dboth"])
+def test_lecam_adds_its_penalty_to_ds_main_loss(phase):
+    import torch.nn.functional as F
+
+    G, D = _nets()
+    real, z = torch.randn(4, 3, 16, 16), torch.randn(4, 8)
+    gamma = 1.0 if phase == "Dboth" else 0.0  # Dboth: R1 in the same backward
+    cfg = LossConfig(r1_gamma=gamma, lecam=0.3, lecam_decay=0.9, style_mixing_prob=0.9)
+    loss = StyleGAN2Loss(G, D, None, cfg)
+    loss.lecam.update(torch.tensor([1.5]), torch.tensor([-0.5]))  # an earlier round
+    before = loss.lecam.state_dict()["lecam_biased"].clone()
+    D.requires_grad_(True)
+    col = stats.Collector()
+    torch.manual_seed(5)
+    try:
+        loss.accumulate_gradients(phase, real, None, z, None, gain=1)
+        reported = col.drain()
+    finally:
+        col.close()
+    got = _grads(D)
+    # The same loss by hand: the same fakes (same seed, same draws), both means folded in, then the penalty.
+    D.zero_grad(set_to_none=True)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        gen_img, _ = loss.run_G(z, None)
+    real = real.clone().requires_grad_(True)
+    gen_logits, real_logits = D(gen_img, None), D(real, None)
+    (r1_grads,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    r1 = r1_grads.square().sum([1, 2, 3]).mean() * gamma / 2
+    biased = before * 0.9 + 0.1 * torch.stack([real_logits.mean(), gen_logits.mean()]).detach()
+    ema_real, ema_fake = biased / (1 - 0.9**2)
+    r_lc = F.relu(real_logits - ema_fake).square().mean() + F.relu(ema_real - gen_logits).square().mean()
+    (F.softplus(gen_logits).mean() + F.softplus(-real_logits).mean() + 0.3 * r_lc + r1).backward()
+    want = _grads(D)
+    assert got.keys() == want.keys()
+    for k in want:
+        torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(loss.lecam.ema, torch.stack([ema_real, ema_fake]).detach())
+    assert reported["Loss/lecam/penalty"]["mean"] == pytest.approx(r_lc.item(), rel=1e-5)
+    assert reported["Loss/lecam/ema_real"]["mean"] == pytest.approx(ema_real.item(), rel=1e-5)
+    assert reported["Loss/D/loss"]["num"] == 4  # D/loss stays the GAN loss; LeCam is reported on its own
+
+
+def test_lecam_off_changes_nothing_and_is_not_updated_by_other_phases():
+    G, D = _nets()
+    off = _run("Dmain", G, D)
+    assert off.lecam is None and set(off.state_dict()) == {"pl_mean"}
+    on = StyleGAN2Loss(G, D, None, LossConfig(lecam=0.1))
+    assert set(on.state_dict()) == {"pl_mean", "lecam_biased", "lecam_steps"}
+    D.requires_grad_(True)
+    for phase in ("Dreg", "Gmain"):
+        on.accumulate_gradients(phase, torch.randn(4, 3, 16, 16), None, torch.randn(4, 8), None, gain=1)
+    assert on.lecam.steps == 0
+    on.accumulate_gradients("Dmain", torch.randn(4, 3, 16, 16), None, torch.randn(4, 8), None, gain=1)
+    assert on.lecam.steps == 1

@@ -74,8 +74,11 @@ def _final_weights(run: Path):
     return {k: v.state_dict() for k, v in load_networks(snap).items()}
 
 
-def test_resume_equals_uninterrupted(run_cli, dataset_zip, tmp_path):
-    args = ["--data", dataset_zip, "--outdir", tmp_path, *TINY, "--seed", "3"]
+@pytest.mark.parametrize("extra", [[], ["--lecam", "0.3", "--aug", "diffaug"]], ids=["ada", "lecam-diffaug"])
+def test_resume_equals_uninterrupted(run_cli, dataset_zip, tmp_path, extra):
+    # lecam-diffaug: LeCam's averages are resume state; DiffAugment (p = 1) draws from the iteration's seed and
+    # runs under R1 (Dreg at batch 0) in every tick.
+    args = ["--data", dataset_zip, "--outdir", tmp_path, *TINY, "--seed", "3", *extra]
     code, _, err = run_cli("train", "--name", "full", "--kimg", "0.080", *args)
     assert code == 0, err
     # Same run, stopped halfway (at a kimg that is not a tick boundary) and then extended.
@@ -88,8 +91,17 @@ def test_resume_equals_uninterrupted(run_cli, dataset_zip, tmp_path):
     for net in a:
         for k in a[net]:
             assert torch.equal(a[net][k], b[net][k]), (net, k)
-    kimgs = [json.loads(x)["Progress/kimg"] for x in (tmp_path / "split" / "stats.jsonl").read_text().splitlines()]
+    ticks = [json.loads(x) for x in (tmp_path / "split" / "stats.jsonl").read_text().splitlines()]
+    kimgs = [t["Progress/kimg"] for t in ticks]
     assert kimgs == sorted(kimgs) and len(set(kimgs)) == len(kimgs)
+    if extra:
+        cfg = json.loads((tmp_path / "split" / "config.json").read_text())
+        aug = cfg["augment"]
+        assert cfg["loss"]["lecam"] == 0.3 and (aug["mode"], aug["p"], aug["augpipe"]) == ("fixed", 1.0, "diffaug")
+        assert all(np.isfinite(t["Loss/lecam/penalty"]) and t["Loss/lecam/ema_real"] > t["Loss/lecam/ema_fake"]
+                   for t in ticks) and ticks[-1]["Progress/augment"] == 1.0
+        state = sorted((tmp_path / "split").glob("training-state-*.safetensors"))[-1]
+        assert read_metadata(state)["meta.loss.lecam_steps"] == 40  # one update per Dmain round: 80 images / 2
 
 
 def test_same_command_reuses_run_dir_and_new_forks(run_cli, dataset_zip, tmp_path):
@@ -119,7 +131,21 @@ def test_dry_run_prints_config(run_cli, dataset_zip, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_aug_diffaug_is_the_long_form_and_lecam_names_the_run(run_cli, dataset_zip, tmp_path):
+    base = ["train", "--data", dataset_zip, "--outdir", tmp_path, "--dry-run", "--batch", "8"]
+    short = run_cli(*base, "--aug", "diffaug", "--lecam", "0.3")
+    long = run_cli(*base, "--aug", "fixed", "--p", "1", "--augpipe", "diffaug", "--loss.lecam=0.3")
+    assert short[0] == long[0] == 0 and short[1] == long[1]  # same config, same run directory
+    cfg = json.loads(short[1][: short[1].rindex("}") + 1])
+    assert cfg["augment"]["augpipe"] == "diffaug" and cfg["augment"]["p"] == 1 and cfg["loss"]["lecam"] == 0.3
+    assert "-p1-diffaug-lecam0.3-" in short[1]
+    assert "-ada-diffaug-" in run_cli(*base, "--augpipe", "diffaug")[1]
+
+
 @pytest.mark.parametrize("args,message", [
+    (["--aug", "diffaug", "--p", "0.5"], "--aug diffaug means"),
+    (["--lecam", "-1"], "--lecam (loss.lecam) must be a number in [0, 1e+06]"),
+    (["--loss.lecam_decay=1"], "loss.lecam_decay must be a number in [0, 0.9999]"),
     (["--loss.r2_gamma=1"], "unknown setting"),
     (["--batch", "3", "--gpus", "2"], "multiple of --gpus"),
     (["--aug", "fixed"], "needs --p"),

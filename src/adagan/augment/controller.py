@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 
 from adagan.config import AUGMENT_MODES as MODES
-from adagan.config import AugmentConfig, check_choice
+from adagan.config import AUGPIPES, DIFFAUG_AUGPIPES, AugmentConfig, check_choice
 from adagan.errors import ConfigError
 
 
@@ -93,14 +93,27 @@ class AdaController:
             self._acc = torch.tensor(state["acc"], dtype=torch.float64)
 
 
-def build_augment(cfg: AugmentConfig, batch: int, device) -> tuple:
-    """(pipe, controller) for an AugmentConfig on `device`, both None under 'noaug'. A new augmentation
-    choice (another pipe, another way to set p) plugs in here and in config.AUGMENT_MODES."""
-    if cfg.mode == "noaug":
-        return None, None
+def build_pipe(augpipe: str) -> torch.nn.Module:
+    """The augment pipe an --augpipe name (config.AUGPIPES) stands for, with p = 0: ADA's AugmentPipe, or
+    a DiffAugmentPipe for DiffAugment's policies (config.DIFFAUG_AUGPIPES). Both take float NCHW images in
+    [-1, 1] and have a scalar buffer `p`."""
+    check_choice("--augpipe", augpipe, AUGPIPES)
+    if augpipe in DIFFAUG_AUGPIPES:
+        from adagan.augment.diffaug import DiffAugmentPipe
+
+        return DiffAugmentPipe(",".join(AUGPIPES[augpipe]), p=0.0)
     from adagan.augment.pipeline import AugmentPipe
 
-    pipe = AugmentPipe(augpipe=cfg.augpipe).train().requires_grad_(False).to(device)
+    return AugmentPipe(augpipe=augpipe)
+
+
+def build_augment(cfg: AugmentConfig, batch: int, device) -> tuple:
+    """(pipe, controller) for an AugmentConfig on `device`, both None under 'noaug'. A new augmentation
+    choice (another pipe, another way to set p) plugs in here (build_pipe) and in config.AUGMENT_MODES or
+    config.AUGPIPES."""
+    if cfg.mode == "noaug":
+        return None, None
+    pipe = build_pipe(cfg.augpipe).train().requires_grad_(False).to(device)
     controller = AdaController(pipe, mode=cfg.mode, target=cfg.target, interval=cfg.interval, ada_kimg=cfg.ada_kimg,
                                batch=batch, p=cfg.p)
     return pipe, controller

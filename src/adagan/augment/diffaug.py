@@ -27,6 +27,9 @@ import torch
 from adagan.errors import ConfigError
 
 GROUPS = ("color", "translation", "cutout")
+# The transforms of each group, as a preview shows them one at a time (quantile_draws).
+TRANSFORMS = {"color": ("brightness", "saturation", "contrast"), "translation": ("translation",),
+              "cutout": ("cutout",)}
 DEFAULT_POLICY = "color,translation,cutout"
 TRANSLATION_RATIO = 0.125  # maximum shift, fraction of the image size
 CUTOUT_RATIO = 0.5  # side of the cut-out square, fraction of the image size
@@ -119,6 +122,32 @@ class DiffAugmentPipe(torch.nn.Module):
         v = torch.arange(H, device=x.device)[None, :] - (centre[:, 1:2] - ch // 2)  # [N, H]
         inside = ((v >= 0) & (v < ch))[:, :, None] & ((u >= 0) & (u < cw))[:, None, :]
         return x * (~inside)[:, None].to(x.dtype)
+
+
+def quantile_draws(images: torch.Tensor, q: float, transform: str) -> dict:
+    """Draws for a preview: `transform` (one of TRANSFORMS' values) at quantile q of its distribution on
+    every sample, every other transform the identity (0.5 is the identity of the colour draws)."""
+    N, _, H, W = images.shape
+    full = lambda v: torch.full([N], float(v))  # noqa: E731
+    d = {"brightness": full(0.5), "saturation": full(0.5), "contrast": full(0.5),
+         "shift": torch.zeros([N, 2], dtype=torch.long), "centre": torch.zeros([N, 2], dtype=torch.long)}
+    d.update({f"gate_{g}": torch.zeros([N], dtype=torch.bool) for g in GROUPS})
+    group = next((g for g, names in TRANSFORMS.items() if transform in names), None)
+    if group is None:
+        raise ConfigError(f"unknown DiffAugment transform {transform!r}")
+    d[f"gate_{group}"][:] = True
+
+    def pick(n: int) -> int:  # the q-quantile of a uniform draw from 0..n-1
+        return min(int(q * n), n - 1)
+
+    if group == "color":
+        d[transform] = full(q)
+    elif group == "translation":
+        d["shift"][:] = torch.tensor([pick(2 * _shift_range(W) + 1) - _shift_range(W),
+                                      pick(2 * _shift_range(H) + 1) - _shift_range(H)])
+    else:
+        d["centre"][:] = torch.tensor([pick(W + 1 - _cutout_size(W) % 2), pick(H + 1 - _cutout_size(H) % 2)])
+    return d
 
 
 def _shift_range(size: int) -> int:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from adagan.config import AUGPIPES, check_choice
+from adagan.config import AUGPIPES, DIFFAUG_AUGPIPES, check_choice
 from adagan.errors import ConfigError
 from adagan.ops import downsample2d, setup_filter, upsample2d
 
@@ -197,7 +197,8 @@ class _Draws:
 class AugmentPipe(torch.nn.Module):
     """The ADA pipeline. `AugmentPipe(augpipe='bgc')`, or per-transform multipliers (`xflip=1, hue=0.5`).
 
-    augpipe: a preset from config.AUGPIPES (None = nothing enabled except the multipliers given).
+    augpipe: an ADA preset from config.AUGPIPES (None = nothing enabled except the multipliers given);
+      `diffaug` is another pipe (augment.build_pipe builds either).
     kwargs: probability multipliers by transform name (TRANSFORMS) and strengths (STRENGTHS keys).
     debug_percentile: draw every random parameter at this quantile and apply every enabled transform
       (for previews); None = random.
@@ -210,6 +211,9 @@ class AugmentPipe(torch.nn.Module):
         super().__init__()
         self.multipliers = {t: 0.0 for t in TRANSFORMS}
         if augpipe is not None:
+            if augpipe in DIFFAUG_AUGPIPES:
+                raise ConfigError(f"--augpipe {augpipe} is DiffAugment's pipe, not ADA's: build it with "
+                                  "adagan.augment.build_pipe")
             check_choice("--augpipe", augpipe, AUGPIPES)
             for group in AUGPIPES[augpipe]:
                 for t in GROUPS[group]:
@@ -304,6 +308,8 @@ class AugmentPipe(torch.nn.Module):
         if m["rotate"] > 0:
             th = (draws.uniform().double() * 2 - 1) * math.pi * s["rotate_max"]
             th = torch.where(self._gate(draws, "rotate", p_rot), th, zero)
+            if draws.q is not None:
+                th = zero  # a preview shows one rotation by the quantile's angle, not two (as the official code)
             G = G @ _rotate2d(th, ref)
         if m["xfrac"] > 0:
             t = draws.normal(2).double() * s["xfrac_std"]

@@ -7,7 +7,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from adagan.augment import diffaug
+from adagan.augment.controller import build_pipe
 from adagan.augment.pipeline import AUGPIPES, GROUPS, AugmentPipe
+from adagan.config import DIFFAUG_AUGPIPES
 from adagan.ops.image import make_grid, to_uint8
 
 SHEET_QUANTILES = (0.02, 0.16, 0.5, 0.84, 0.98)
@@ -31,7 +34,7 @@ def tile(rows: list[np.ndarray], pad: int = 2) -> Image.Image:
 
 def augment_grid(reals: torch.Tensor, augpipe: str, p: float, rows: int = 4, seed: int = 0) -> Image.Image:
     """First row the reals ([-1, 1] NCHW), then `rows` independently augmented copies at probability p."""
-    pipe = AugmentPipe(augpipe).to(reals.device)
+    pipe = build_pipe(augpipe).to(reals.device)
     pipe.p.fill_(p)
     torch.manual_seed(seed)
     out = [to_rgb_uint8(reals)]
@@ -47,18 +50,25 @@ def transform_sheet(image: torch.Tensor, augpipe: str, quantiles=SHEET_QUANTILES
     image: one [1, C, H, W] image in [-1, 1]. Each row applies only that transform (with probability 1),
     its parameters drawn at the column's quantile (0.5 is the median draw, usually the identity).
     """
-    names = [t for g in AUGPIPES[augpipe] for t in GROUPS[g]]
+    if augpipe in DIFFAUG_AUGPIPES:
+        names = [t for g in AUGPIPES[augpipe] for t in diffaug.TRANSFORMS[g]]
+        pipe = build_pipe(augpipe).to(image.device)
+
+        def apply(name, q):
+            return pipe(image, diffaug.quantile_draws(image, q, name))
+    else:
+        names = [t for g in AUGPIPES[augpipe] for t in GROUPS[g]]
+
+        def apply(name, q):
+            pipe = AugmentPipe(None, debug_percentile=q, **{name: 1}).to(image.device)
+            pipe.p.fill_(1.0)
+            return pipe(image)
     if image.shape[1] == 1:
         names = [t for t in names if t not in ("hue", "saturation")]
     rows, labels = [], []
     with torch.no_grad():
         for name in names:
-            row = [to_rgb_uint8(image)[0]]
-            for q in quantiles:
-                pipe = AugmentPipe(None, debug_percentile=q, **{name: 1}).to(image.device)
-                pipe.p.fill_(1.0)
-                row.append(to_rgb_uint8(pipe(image))[0])
-            rows.append(np.stack(row))
+            rows.append(np.stack([to_rgb_uint8(image)[0]] + [to_rgb_uint8(apply(name, q))[0] for q in quantiles]))
             labels.append(name)
     grid = tile(rows)
     if scale > 1:

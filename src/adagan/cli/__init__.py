@@ -2,3 +2,22 @@
 
 # click context settings shared by the subcommands: -h as well as --help, help text up to 110 columns.
 CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+def threads_option(f):
+    """`--threads N` for the commands that compute on the CPU (see adagan.runtime)."""
+    import click
+
+    return click.option("--threads", type=click.IntRange(1, 4096), default=None, metavar="N",
+                        help="CPU threads. [default: $OMP_NUM_THREADS, else the cores other processes leave free, "
+                             "re-checked while it runs]")(f)
+
+
+def use_threads(threads: int | None, device) -> None:
+    """Set the CPU thread count for a command that runs on `device` (nothing to do on a GPU)."""
+    import torch
+
+    if torch.device(device).type == "cpu":
+        from adagan.runtime import ThreadGovernor
+
+        ThreadGovernor(threads).start()

@@ -2,6 +2,8 @@
 
 import click
 
+from adagan.cli import threads_option, use_threads
+
 device_option = click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]),
                              show_default=True, help="Where to run the detector.")
 
@@ -39,7 +41,8 @@ def use_weights(*, inception=None, lpips=None) -> None:
 @click.option("--inception", type=click.Path(dir_okay=False), default=None,
               help="Inception weights file (else $ADAGAN_INCEPTION, else the cache).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write cached features.")
-def cli(path_a, path_b, kid, num, device, batch, inception, no_cache):
+@threads_option
+def cli(path_a, path_b, kid, num, device, batch, inception, no_cache, threads):
     """Compare two sets of images (folders or zips, any resolution; both are
     resized to 299x299 for Inception), like pytorch-fid's command.
 
@@ -55,6 +58,7 @@ def cli(path_a, path_b, kid, num, device, batch, inception, no_cache):
 
     check_options("fid", num=num, batch=batch)
     use_weights(inception=inception)
+    use_threads(threads, resolve_device(device))
     res = compare_datasets(path_a, path_b, kid=kid, num=num, device=resolve_device(device), batch_size=batch,
                            use_cache=not no_cache)
     click.echo(f"fid  {res['fid']:.6g}")

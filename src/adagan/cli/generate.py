@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from adagan.cli import CTX
+from adagan.cli import CTX, threads_option, use_threads
 from adagan.config import check_options, check_work
 from adagan.errors import ConfigError
 
@@ -29,7 +29,9 @@ MAX_PROJECTED = 10_000  # ws one --projected-w file may hold
 @click.option("--batch", type=int, default=16, show_default=True, help="Images per forward pass.")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available).")
 @click.option("--yes", is_flag=True, help="Go ahead with more than 10,000 images (docs/limits.md).")
-def cli(network, seeds, truncation_psi, class_idx, noise_mode, outdir, grid, projected_w, batch, device, yes):
+@threads_option
+def cli(network, seeds, truncation_psi, class_idx, noise_mode, outdir, grid, projected_w, batch, device, yes,
+        threads):
     """Generate images from a trained generator.
 
     \b
@@ -53,6 +55,7 @@ def cli(network, seeds, truncation_psi, class_idx, noise_mode, outdir, grid, pro
     if outdir.exists() and not outdir.is_dir():
         raise ConfigError(f"--outdir {outdir} is a file; give a folder")
     G = inf.load_generator(network, device)
+    use_threads(threads, next(G.parameters()).device)
     ws = _read_projected_w(projected_w, G) if projected_w is not None else None
     try:
         outdir.mkdir(parents=True, exist_ok=True)

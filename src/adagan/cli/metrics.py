@@ -2,6 +2,7 @@
 
 import click
 
+from adagan.cli import threads_option, use_threads
 from adagan.cli.fid import device_option, resolve_device, use_weights
 
 
@@ -23,7 +24,8 @@ from adagan.cli.fid import device_option, resolve_device, use_weights
 @click.option("--subset", type=int, default=None,
               help="memNk: the training subset of --data (default: the snapshot's own --subset, if it was trained "
                    "with one and on the same --data).")
-def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_cache, subset):
+@threads_option
+def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_cache, subset, threads):
     """Evaluate a generator snapshot; print the results and append them to
     metric-NAME.jsonl next to the snapshot.
 
@@ -48,6 +50,7 @@ def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_
     specs = parse_metrics(metrics)
     check_options("metrics", batch=batch, subset=subset)
     dev = resolve_device(device)
+    use_threads(threads, dev)
     use_weights(inception=inception, lpips=lpips)
     G = load_network(network, which="G_ema", device=dev).eval().requires_grad_(False)
     dataset = open_dataset(data, resolution=resolution, use_labels=bool(G.c_dim), mirror=False)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from adagan.cli import CTX
+from adagan.cli import CTX, threads_option, use_threads
 from adagan.config import check_options, check_work
 from adagan.errors import ConfigError
 
@@ -26,7 +26,8 @@ MAX_GRID_PIXELS = 2**28  # the grid is one image in memory (about 16384 x 16384)
               help="Grid PNG.")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available).")
 @click.option("--yes", is_flag=True, help="Go ahead with more than 10,000 cells (docs/limits.md).")
-def cli(network, rows, cols, styles, truncation_psi, class_idx, noise_mode, out, device, yes):
+@threads_option
+def cli(network, rows, cols, styles, truncation_psi, class_idx, noise_mode, out, device, yes, threads):
     """Style mixing: each cell is its row seed with the `--styles` layers taken from its column seed.
 
     \b
@@ -42,6 +43,7 @@ def cli(network, rows, cols, styles, truncation_psi, class_idx, noise_mode, out,
     style_list = inf.parse_range(styles, "styles", 10_000)
     check_work("images", (len(row_seeds) + 1) * (len(col_seeds) + 1), yes)
     G = inf.load_generator(network, device)
+    use_threads(threads, next(G.parameters()).device)
     side = G.img_resolution
     if (len(row_seeds) + 1) * (len(col_seeds) + 1) * side * side > MAX_GRID_PIXELS:
         raise ConfigError(f"a grid of {len(row_seeds) + 1} x {len(col_seeds) + 1} images of {side}px is larger than "

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from adagan.cli import CTX
+from adagan.cli import CTX, threads_option, use_threads
 from adagan.config import check_options, check_work
 
 
@@ -24,7 +24,8 @@ from adagan.config import check_options, check_work
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available).")
 @click.option("--yes", is_flag=True, help="Go ahead with more than 10,000 steps or 100,000 w samples "
                                           "(docs/limits.md).")
-def cli(network, target, steps, outdir, save_video, seed, lpips_path, w_avg_samples, device, yes):
+@threads_option
+def cli(network, target, steps, outdir, save_video, seed, lpips_path, w_avg_samples, device, yes, threads):
     """Project an image into the generator's W space.
 
     Writes target.png (the cropped, resized target), proj.png (the projection) and projected_w.npz
@@ -43,6 +44,7 @@ def cli(network, target, steps, outdir, save_video, seed, lpips_path, w_avg_samp
     check_work("steps", steps, yes)
     check_work("w_avg_samples", w_avg_samples, yes)
     dev = inf.resolve_device(device)
+    use_threads(threads, dev)
     G = inf.load_generator(network, dev)
     target_u8 = inf.load_image(target, G.img_resolution, G.img_channels)
     lpips = features.load_lpips(device=dev, path=lpips_path)

@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from adagan.config import AUGMENT_MODES, AUGPIPES, DEFAULT_DATA, PRESETS
+from adagan.cli import threads_option
+from adagan.config import AUGMENT_MODES, AUGMENT_SHORTCUTS, AUGPIPES, DEFAULT_DATA, PRESETS
 from adagan.errors import ConfigError
 
 
@@ -49,11 +50,14 @@ def _overrides(extra: list[str]) -> list[str]:
 @click.option("--kimg", default=None, type=float, help="Training length in thousands of real images.")
 @click.option("--max-minutes", default=None, type=float,
               help="Stop after this many minutes (the cpu preset's default is 30 unless --kimg is given).")
-@click.option("--aug", default="ada", type=click.Choice(AUGMENT_MODES), show_default=True,
-              help="ada: adaptive p; fixed: p = --p; noaug: no augmentation.")
+@click.option("--aug", default="ada", type=click.Choice([*AUGMENT_MODES, *AUGMENT_SHORTCUTS]), show_default=True,
+              help="ada: adaptive p; fixed: p = --p; noaug: no augmentation; diffaug: DiffAugment, the same as "
+                   "--aug fixed --p 1 --augpipe diffaug.")
 @click.option("--p", default=None, type=float, help="Augmentation probability for --aug fixed.")
 @click.option("--target", default=None, type=float, help="ADA target for r_t. [default: 0.6]")
 @click.option("--augpipe", default=None, type=click.Choice(list(AUGPIPES)), help="Augmentations used. [default: bgc]")
+@click.option("--lecam", default=None, type=float,
+              help="LeCam regularization weight (Tseng et al. 2021) added to D's loss; 0 = off. [default: 0]")
 @click.option("--mirror", is_flag=True, help="Add x-flipped copies of the dataset.")
 @click.option("--cond", is_flag=True, help="Train a class-conditional model (needs dataset labels).")
 @click.option("--subset", default=None, type=int, help="Train on a seeded random subset of N images.")
@@ -66,8 +70,9 @@ def _overrides(extra: list[str]) -> list[str]:
               help="Comma-separated metrics at each snapshot, e.g. kid1k,fid1k, or none. [default: none]")
 @click.option("--seed", default=None, type=int, help="Random seed. [default: 0]")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and run directory, then exit.")
+@threads_option
 @click.pass_context
-def cli(ctx, outdir, name, new, dry_run, **options):
+def cli(ctx, outdir, name, new, dry_run, threads, **options):
     """Train StyleGAN2-ADA on a folder of images.
 
     With no arguments: the `cpu` preset on the 170 smiley emoji of the built-in
@@ -90,4 +95,4 @@ def cli(ctx, outdir, name, new, dry_run, **options):
         return
     if run.resuming:
         click.echo(f"Found a training state in {run.run_dir}: resuming (use --new for a fresh run).")
-    launch(run, progress_bar=sys.stderr.isatty())
+    launch(run, progress_bar=sys.stderr.isatty(), threads=threads)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from adagan.cli import CTX
+from adagan.cli import CTX, threads_option, use_threads
 from adagan.config import check_options, check_work
 from adagan.errors import ConfigError
 
@@ -26,7 +26,8 @@ MAX_KEYS = 10_000  # key seeds: their ws are held in memory for the whole walk
               help="Video file: .mp4 (needs imageio-ffmpeg) or .gif.")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available).")
 @click.option("--yes", is_flag=True, help="Go ahead with more than 10,000 frames (docs/limits.md).")
-def cli(network, seeds, frames_per_seed, fps, truncation_psi, class_idx, noise_mode, out, device, yes):
+@threads_option
+def cli(network, seeds, frames_per_seed, fps, truncation_psi, class_idx, noise_mode, out, device, yes, threads):
     """Write a smooth, looping walk through the seeds' latents (cubic interpolation in W).
 
     \b
@@ -46,6 +47,7 @@ def cli(network, seeds, frames_per_seed, fps, truncation_psi, class_idx, noise_m
     total = len(seed_list) * frames_per_seed
     check_work("frames", total, yes, " (they are written one batch at a time)")
     G = inf.load_generator(network, device)
+    use_threads(threads, next(G.parameters()).device)
     if out.suffix.lower() == ".gif" and total * G.img_resolution**2 * 3 > MAX_GIF_BYTES:
         raise ConfigError(f"a GIF of {total:,} frames at {G.img_resolution}px would need more than "
                           f"{MAX_GIF_BYTES // 2**20:,} MB in memory; write an .mp4 (streamed) or fewer frames")

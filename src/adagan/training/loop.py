@@ -47,6 +47,7 @@ from adagan.training.state import TrainState
 REDUCED_STATS = [
     "Loss/G/loss", "Loss/G/reg", "Loss/D/loss", "Loss/D/reg", "Loss/scores/real", "Loss/scores/fake",
     "Loss/signs/real", "Loss/signs/fake", "Loss/r1_penalty", "Loss/pl_penalty",
+    "Loss/lecam/penalty", "Loss/lecam/ema_real", "Loss/lecam/ema_fake",
 ]
 DIVERGENCE_TICKS = 3  # non-finite losses this many ticks in a row stop the run
 
@@ -170,7 +171,8 @@ def setup(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, resume_w
     augment_pipe, controller = build_augment(config.augment, config.batch, device)
     phases = build_phases(G, D, config.loss, config.optim)
     autocast_dtype = torch.bfloat16 if (config.amp_bf16 and device.type == "cuda") else None
-    loss = StyleGAN2Loss(G, D, augment_pipe, config.loss, autocast_dtype=autocast_dtype)
+    reduce = all_reduce_sum(ctx)
+    loss = StyleGAN2Loss(G, D, augment_pipe, config.loss, autocast_dtype=autocast_dtype, all_reduce=reduce)
     sampler = InfiniteSampler(len(dataset), rank=ctx.rank, num_replicas=ctx.world_size, seed=config.seed)
     state = TrainState(G=G, D=D, G_ema=G_ema, opt_G=phases[0].opt, opt_D=phases[-1].opt, loss=loss, sampler=sampler,
                        controller=controller)
@@ -192,6 +194,7 @@ def setup(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, resume_w
         _load_transfer_weights(resume_weights, G, D, G_ema, log)
     batch_gpu = min(config.batch_gpu, config.batch // ctx.world_size)
     unsubscribe = stats.subscribe("Loss/signs/real", controller.accumulate) if controller else (lambda: None)
+
     def close():
         unsubscribe()
         if files is not None:
@@ -200,7 +203,7 @@ def setup(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, resume_w
     trainer = Trainer(config, ctx, dataset, G, D, G_ema, augment_pipe, controller, loss, phases, state, files,
                       batch_gpu, config.batch // ctx.world_size // batch_gpu, frozen=frozen_d_params(D, config.freezed),
                       labels=dataset_labels(dataset).to(device) if config.G.c_dim else None,
-                      timer=PhaseTimer(device), reduce=all_reduce_sum(ctx), close=close)
+                      timer=PhaseTimer(device), reduce=reduce, close=close)
     return trainer, resumed_from is not None
 
 
@@ -279,7 +282,7 @@ def save_snapshot(t: Trainer, run_dir: Path, monitor: Monitor, metrics_fn=None) 
 
 
 def training_loop(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, resume_weights: Path | None = None,
-                  progress_bar: bool | None = None, metrics_fn=None, tick_hooks=()) -> dict:
+                  progress_bar: bool | None = None, metrics_fn=None, tick_hooks=(), iteration_hooks=()) -> dict:
     """Train until config.kimg (or config.max_minutes, or a stop signal). Returns a summary dict.
 
     dataset: an adagan.data.ImageDataset (already opened with the run's options).
@@ -287,7 +290,9 @@ def training_loop(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, 
       ignored when run_dir already holds a training state (then the run resumes exactly).
     metrics_fn(snapshot_path, G_ema) -> dict, called at each snapshot on every rank.
     tick_hooks: hook(trainer, record) called on every rank at the end of each tick, after its line is
-      written (record: the tick's stats.jsonl line), e.g. to adapt the thread count.
+      written (record: the tick's stats.jsonl line).
+    iteration_hooks: hook(trainer) called on every rank after each iteration (keep them cheap), e.g. the
+      adaptive thread count of run._worker.
     """
     run_dir = Path(run_dir)
     files = None
@@ -328,6 +333,8 @@ def training_loop(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, 
     try:
         while True:
             run_iteration(t)
+            for hook in iteration_hooks:
+                hook(t)
             monitor.advance(config.batch)
             done = prog.cur_nimg >= total_nimg
             if config.max_minutes is not None and clock.minutes() >= config.max_minutes:

@@ -9,9 +9,20 @@ Gboth / Dboth: main loss and regularizer in the same call, for non-lazy regulari
 Every image D sees goes through the same augment pipe; `gain` carries the lazy regularization interval.
 Every mapping call on the main latents updates `G.mapping.w_avg` (Gmain, Greg and the fakes of Dmain), the
 style-mixing second mapping does not. Statistics are reported by name through `stats.report`.
+
+LeCam (Tseng et al., CVPR 2021, "Regularizing Generative Adversarial Networks under Limited Data";
+`loss.lecam` > 0): Dmain (or Dboth) adds lecam * R_LC to D's loss, R_LC = E[relu(D(x) - a_F)^2] +
+E[relu(a_R - D(G(z)))^2], where a_R and a_F are exponential moving averages (decay 0.99, zero-debiased as
+Adam's moments) of D's batch-mean scores on the augmented reals and fakes of the same round, updated with
+this round's means before the penalty is taken and kept out of the gradient. The batch means are summed
+over processes, so every rank holds the same averages. With LeCam on, the fakes' backward waits for the
+reals' pass (both means are needed first), so Dmain keeps D's graph of the fakes alive a little longer.
+`Loss/D/loss` stays the logistic loss; R_LC and the averages are `Loss/lecam/penalty|ema_real|ema_fake`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -23,21 +34,72 @@ from adagan.training import stats
 PHASES = ("Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth")
 
 
+class LeCam:
+    """The running averages of LeCam regularization and its penalty (Tseng et al. 2021).
+
+    `update(real_logits, gen_logits)` folds this round's batch means of D's scores into the EMAs; the
+    averages are zero-debiased: ema = biased / (1 - decay^steps) with biased <- decay * biased + (1 - decay)
+    * mean (TensorFlow's assign_moving_average(zero_debias=True), which the reference code uses).
+    `penalty(real_logits, gen_logits)` is the per-sample pair (relu(D(x) - ema_fake)^2,
+    relu(ema_real - D(G(z)))^2); R_LC is the sum of their means. all_reduce: an in-place sum over
+    processes (None alone), so the means are those of the whole batch.
+    """
+
+    def __init__(self, decay: float = 0.99, device=None, all_reduce: Callable[[torch.Tensor], None] | None = None):
+        self.decay = float(decay)
+        self.all_reduce = all_reduce
+        self.biased = torch.zeros([2], device=device)  # (real, fake), before debiasing
+        self.steps = 0
+
+    @property
+    def ema(self) -> torch.Tensor:
+        """[2]: the debiased (real, fake) averages; zeros before the first update."""
+        return self.biased / (1 - self.decay**self.steps) if self.steps else self.biased.clone()
+
+    def update(self, real_logits: torch.Tensor, gen_logits: torch.Tensor) -> None:
+        sums = torch.stack([real_logits.detach().sum(), gen_logits.detach().sum(),
+                            torch.tensor(float(real_logits.numel()), device=real_logits.device),
+                            torch.tensor(float(gen_logits.numel()), device=gen_logits.device)]).float()
+        if self.all_reduce is not None:
+            self.all_reduce(sums)
+        means = sums[:2] / sums[2:]
+        self.biased.mul_(self.decay).add_(means.to(self.biased.device), alpha=1 - self.decay)
+        self.steps += 1
+
+    def penalty(self, real_logits: torch.Tensor, gen_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ema_real, ema_fake = self.ema.to(real_logits.device)
+        return F.relu(real_logits - ema_fake).square(), F.relu(ema_real - gen_logits).square()
+
+    def state_dict(self) -> dict:
+        return {"lecam_biased": self.biased, "lecam_steps": self.steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "lecam_biased" in state:
+            self.biased.copy_(state["lecam_biased"])
+            self.steps = int(state["lecam_steps"])
+
+
 class StyleGAN2Loss:
-    def __init__(self, G, D, augment_pipe=None, cfg: LossConfig = LossConfig(), autocast_dtype=None):
+    def __init__(self, G, D, augment_pipe=None, cfg: LossConfig = LossConfig(), autocast_dtype=None,
+                 all_reduce: Callable[[torch.Tensor], None] | None = None):
         self.G, self.D = G, D
         self.augment_pipe = augment_pipe
         self.cfg = cfg
         self.autocast_dtype = autocast_dtype  # e.g. torch.bfloat16 on CUDA; None = off
-        self.pl_mean = torch.zeros([], device=next(G.parameters()).device)
+        device = next(G.parameters()).device
+        self.pl_mean = torch.zeros([], device=device)
+        # all_reduce: sums over processes (None alone); LeCam's batch means go through it.
+        self.lecam = LeCam(cfg.lecam_decay, device, all_reduce) if cfg.lecam else None
 
     def state_dict(self) -> dict:
-        """What a resume restores: the path-length running mean."""
-        return {"pl_mean": self.pl_mean}
+        """What a resume restores: the path-length running mean and, with LeCam on, its averages."""
+        return {"pl_mean": self.pl_mean, **(self.lecam.state_dict() if self.lecam else {})}
 
     def load_state_dict(self, state: dict) -> None:
         if "pl_mean" in state:
             self.pl_mean.copy_(state["pl_mean"])
+        if self.lecam is not None:
+            self.lecam.load_state_dict(state)
 
     def _autocast(self, device):
         enabled = self.autocast_dtype is not None
@@ -81,9 +143,10 @@ class StyleGAN2Loss:
             self._G_main(gen_z, gen_c, gain)
         if do_Gpl:
             self._G_path_length(gen_z, gen_c, gain)
-        loss_Dgen = self._D_fake(gen_z, gen_c, gain) if do_Dmain else None
+        loss_Dgen, gen_logits = self._D_fake(gen_z, gen_c, gain, defer=self.lecam is not None) if do_Dmain \
+            else (None, None)
         if do_Dmain or do_Dr1:
-            self._D_real(real_img, real_c, gain, loss_Dgen, do_Dr1)
+            self._D_real(real_img, real_c, gain, loss_Dgen, do_Dr1, gen_logits)
 
     def _G_main(self, gen_z, gen_c, gain):
         gen_img, _ = self.run_G(gen_z, gen_c)
@@ -114,18 +177,24 @@ class StyleGAN2Loss:
         # gen_img[:, 0, 0, 0] * 0 keeps every synthesis parameter in the graph.
         (gen_img[:, 0, 0, 0] * 0 + loss_pl).mean().mul(gain).backward()
 
-    def _D_fake(self, gen_z, gen_c, gain) -> torch.Tensor:
+    def _D_fake(self, gen_z, gen_c, gain, defer: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(loss_Dgen, None) after its backward; defer: (loss_Dgen, gen_logits) with the graph kept, for the reals'
+        pass to backpropagate (LeCam's penalty on the fakes needs the reals' batch mean first)."""
         with torch.no_grad():
             gen_img, _ = self.run_G(gen_z, gen_c)
         gen_logits = self.run_D(gen_img, gen_c)
         stats.report("Loss/scores/fake", gen_logits)
         stats.report("Loss/signs/fake", gen_logits.sign())
         loss_Dgen = F.softplus(gen_logits)  # -log(1 - sigmoid(D(G(z))))
+        if defer:
+            return loss_Dgen, gen_logits
         loss_Dgen.mean().mul(gain).backward()
-        return loss_Dgen.detach()
+        return loss_Dgen.detach(), None
 
-    def _D_real(self, real_img, real_c, gain, loss_Dgen: torch.Tensor | None, do_r1: bool) -> None:
-        """The reals' pass: softplus(-D(x)) when loss_Dgen is given (Dmain), R1 when do_r1; one D forward."""
+    def _D_real(self, real_img, real_c, gain, loss_Dgen: torch.Tensor | None, do_r1: bool,
+                gen_logits: torch.Tensor | None = None) -> None:
+        """The reals' pass: softplus(-D(x)) when loss_Dgen is given (Dmain), R1 when do_r1; one D forward.
+        gen_logits (LeCam on): the fakes' scores whose loss_Dgen and LeCam term go into this backward."""
         real = real_img.detach().requires_grad_(do_r1)
         real_logits = self.run_D(real, real_c)
         stats.report("Loss/scores/real", real_logits)
@@ -133,8 +202,18 @@ class StyleGAN2Loss:
         loss = real_logits * 0  # keeps every D parameter in the graph when only R1 runs
         if loss_Dgen is not None:
             loss_Dreal = F.softplus(-real_logits)  # -log(sigmoid(D(x)))
-            stats.report("Loss/D/loss", loss_Dgen + loss_Dreal)
+            stats.report("Loss/D/loss", loss_Dgen.detach() + loss_Dreal)
             loss = loss + loss_Dreal
+        if gen_logits is not None:
+            # Real and fake batches have the same size, so the mean of the per-sample sum is the sum of the means.
+            assert gen_logits.shape == real_logits.shape, (gen_logits.shape, real_logits.shape)
+            self.lecam.update(real_logits, gen_logits)
+            pen_real, pen_fake = self.lecam.penalty(real_logits, gen_logits)
+            ema_real, ema_fake = self.lecam.ema
+            stats.report("Loss/lecam/penalty", pen_real.mean() + pen_fake.mean())  # R_LC of this round
+            stats.report("Loss/lecam/ema_real", ema_real)
+            stats.report("Loss/lecam/ema_fake", ema_fake)
+            loss = loss + loss_Dgen + (pen_real + pen_fake) * self.cfg.lecam
         if do_r1:
             (r1_grads,) = torch.autograd.grad(outputs=real_logits.sum(), inputs=real, create_graph=True,
                                               only_inputs=True)

@@ -17,17 +17,20 @@ import dataclasses
 import hashlib
 import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from adagan.config import DEFAULT_DATA, TrainConfig, for_training, to_dict, to_json
+from adagan.config import DEFAULT_DATA, DIFFAUG_AUGPIPES, TrainConfig, for_training, to_dict, to_json
 from adagan.errors import ConfigError
-from adagan.training import checkpoint, distributed
+from adagan.training import checkpoint, distributed, stats
 
 NOT_IN_NAME = ("kimg", "max_minutes", "tick_kimg", "snap_ticks", "metrics", "amp_bf16", "channels_last")
+# Settings added after runs were named, hashed only when on, so that runs named before keep their name (and resume).
+LATER_LOSS_SETTINGS = ("lecam", "lecam_decay")
 
 
 @dataclass(frozen=True)
@@ -73,11 +76,13 @@ def plan(data: str | None = None, *, outdir: str | Path = "runs", name: str | No
     return RunPlan(config, dataset, run_dir, bool(checkpoint.list_states(run_dir)), resume, device)
 
 
-def train(data: str | None = None, *, progress_bar: bool = False, tick_hooks=(), **options) -> dict | None:
+def train(data: str | None = None, *, progress_bar: bool = False, tick_hooks=(), threads: int | None = None,
+          **options) -> dict | None:
     """Train as `adagan train` does, from Python: same options as `plan`, same run directory, the same
-    exact resume. tick_hooks: see loop.training_loop. Returns the summary of the training loop (None when
-    spawned over several GPUs)."""
-    return launch(plan(data, **options), progress_bar=progress_bar, tick_hooks=tick_hooks)
+    exact resume. tick_hooks: see loop.training_loop; threads: CPU threads per process (None: adapt to
+    the machine, see adagan.runtime). Returns the summary of the training loop (None when spawned over
+    several GPUs)."""
+    return launch(plan(data, **options), progress_bar=progress_bar, tick_hooks=tick_hooks, threads=threads)
 
 
 def _device_and_gpus(device: str, gpus: int | None) -> tuple[str, int]:
@@ -98,10 +103,17 @@ def run_name(config: TrainConfig, dataset_name: str, resume: str | None) -> str:
     d = to_dict(config)
     for key in NOT_IN_NAME:
         d.pop(key, None)
+    if not config.loss.lecam:
+        for key in LATER_LOSS_SETTINGS:
+            d["loss"].pop(key, None)
     d["resume"] = str(Path(resume).resolve()) if resume else None
     digest = hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:6]
     aug = config.augment
     parts = [dataset_name, config.preset, aug.mode if aug.mode != "fixed" else f"p{aug.p:g}"]
+    if aug.mode != "noaug" and aug.augpipe in DIFFAUG_AUGPIPES:
+        parts.append(aug.augpipe)
+    if config.loss.lecam:
+        parts.append(f"lecam{config.loss.lecam:g}")
     if config.cond:
         parts.append("cond")
     if config.mirror:
@@ -139,9 +151,10 @@ class RunSpec:
     progress_bar: bool
     dataset: Any = None
     tick_hooks: tuple = ()  # functions hook(trainer, record); picklable when spawned
+    threads: int | None = None  # CPU threads per process; None = adapt (adagan.runtime.ThreadGovernor)
 
 
-def launch(plan: RunPlan, *, progress_bar: bool = False, tick_hooks=()) -> dict | None:
+def launch(plan: RunPlan, *, progress_bar: bool = False, tick_hooks=(), threads: int | None = None) -> dict | None:
     """Create the run directory and train: in this process, in `gpus` spawned processes, or as one rank
     of a torchrun group. Returns the training summary when this process trained."""
     if plan.resume is not None:
@@ -154,7 +167,7 @@ def launch(plan: RunPlan, *, progress_bar: bool = False, tick_hooks=()) -> dict 
         raise ConfigError(f"cannot create the run directory {plan.run_dir}: {e.strerror or e}; choose another "
                           "--outdir") from None
     spec = RunSpec(plan.config, str(plan.run_dir), plan.resume, plan.device, progress_bar, plan.dataset,
-                   tuple(tick_hooks))
+                   tuple(tick_hooks), threads)
     if distributed.env_world_size() > 1:  # started by torchrun: this process is one rank
         ctx = distributed.init_from_env(spec.device)
         try:
@@ -173,8 +186,15 @@ def _worker(ctx: distributed.Context, spec: RunSpec) -> dict:
     from adagan.training.loop import training_loop
 
     config = spec.config
-    torch.set_num_threads(max(torch.get_num_threads() // max(ctx.world_size, 1), 1) if ctx.device.type == "cpu"
-                          else torch.get_num_threads())
+    iteration_hooks = ()
+    if ctx.device.type == "cpu":
+        # Processes of one run share the cores; within that share, use what other programs leave free.
+        from adagan.runtime import ThreadGovernor, cpu_count
+
+        governor = ThreadGovernor(spec.threads, limit=max(cpu_count() // ctx.world_size, 1),
+                                  log=(lambda msg: print(msg, file=sys.stderr, flush=True)) if ctx.is_main else None)
+        governor.start()
+        iteration_hooks = (lambda t: stats.report("Resources/threads", governor.maybe_update()),)
     dataset = spec.dataset
     if dataset is None:
         dataset = open_dataset(config.data, resolution=config.G.img_resolution, use_labels=config.cond,
@@ -182,7 +202,8 @@ def _worker(ctx: distributed.Context, spec: RunSpec) -> dict:
     metrics_fn = _metrics_fn(ctx, config) if config.metrics else None
     return training_loop(config, ctx, Path(spec.run_dir), dataset,
                          resume_weights=Path(spec.resume) if spec.resume else None,
-                         progress_bar=spec.progress_bar, metrics_fn=metrics_fn, tick_hooks=spec.tick_hooks)
+                         progress_bar=spec.progress_bar, metrics_fn=metrics_fn, tick_hooks=spec.tick_hooks,
+                         iteration_hooks=iteration_hooks)
 
 
 def _metrics_fn(ctx: distributed.Context, config: TrainConfig):

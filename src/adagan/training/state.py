@@ -97,7 +97,7 @@ class TrainState:
             "progress": self.progress,
             "augment": self.controller or _Nothing(),  # ADA p and the r_t statistics pending
             "sampler": self.sampler,  # data stream position
-            "loss": self.loss,  # path-length running mean
+            "loss": self.loss,  # path-length running mean, LeCam's averages
             "opt_G": OptimizerState(self.opt_G),
             "opt_D": OptimizerState(self.opt_D),
         }

@@ -206,8 +206,8 @@ const PANELS = [
   { title: "Losses", keys: ["Loss/G/loss", "Loss/D/loss"] },
   { title: "Augment p", keys: ["Progress/augment"] },
   { title: "r_t (target dashed)", keys: ["Progress/r_t"], target: true },
-  { title: "D scores", keys: ["Loss/scores/real", "Loss/scores/fake"] },
-  { title: "Regularization", keys: ["Loss/r1_penalty", "Loss/pl_penalty"] },
+  { title: "D scores", keys: ["Loss/scores/real", "Loss/scores/fake", "Loss/lecam/ema_real", "Loss/lecam/ema_fake"] },
+  { title: "Regularization", keys: ["Loss/r1_penalty", "Loss/pl_penalty", "Loss/lecam/penalty"] },
   { title: "sec/kimg", keys: ["Timing/sec_per_kimg"] },
 ];
 
