@@ -341,7 +341,8 @@ def _cases(P: dict, fx: Path) -> list[dict]:
         add("files", f"progress-{key}", base + ["--kimg", "0.024"], expect="ok", copy_run=True,
             damage_progress=value, needle_out="Skipped the damaged training state training-state-000000016")
     add("files", "truncated-newest-state", base + ["--kimg", "0.024"], expect="ok", copy_run=True, truncate=True,
-        needle_out="Skipped the damaged training state training-state-000000016")
+        needle_out="Skipped the damaged training state training-state-000000016",
+        exists="runs/base/training-state-000000016.safetensors.damaged")  # kept aside, not overwritten
     add("files", "project-target-bomb", ["project", "--network", net, "--target", P["bomb_png"], "--outdir", "o"],
         needle="pixels")
     add("files", "report-malformed-stats", ["report", "r"], expect="any",
@@ -434,6 +435,8 @@ def _check(results, cls):
         here = Path(r["cwd"])
         if r.get("count_pngs"):
             assert len(list((here / "out").glob("*.png"))) == r["count_pngs"]
+        if r.get("exists"):
+            assert (here / r["exists"]).is_file(), where
         if r.get("same_stats"):  # nothing trained: the base run's two ticks only
             assert len((here / "runs" / "base" / "stats.jsonl").read_text().splitlines()) == 2, where
         if r.get("left_tmp") is not None:
