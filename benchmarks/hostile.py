@@ -417,11 +417,11 @@ def build_fixtures(fx: Path) -> dict:
         pickle.dump({"G": 1}, f)
 
     # npz files for --projected-w.
-    np.savez(p("w_ok.npz"), w=np.zeros([1, 8, 16], np.float32))
-    np.savez(p("w_nan.npz"), w=np.full([1, 8, 16], np.nan, np.float32))
+    np.savez(p("w_ok.npz"), w=np.zeros([1, 6, 16], np.float32))  # num_ws of a 16 px G: 6
+    np.savez(p("w_nan.npz"), w=np.full([1, 6, 16], np.nan, np.float32))
     np.savez(p("w_shape.npz"), w=np.zeros([1, 3, 3], np.float32))
     np.savez(p("w_obj.npz"), w=np.array([{"a": 1}], dtype=object))
-    hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (100000000, 8, 16), }"
+    hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (100000000, 6, 16), }"
     hdr = hdr + " " * (63 - (len(hdr) + 10) % 64) + "\n"
     npy = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + b"\0" * 64
     with zipfile.ZipFile(p("w_bomb.npz"), "w") as zf:
@@ -468,11 +468,11 @@ def build_fixtures(fx: Path) -> dict:
     with zipfile.ZipFile(bomb_inner, "w") as zout:
         for info in zin.infolist():
             if info.filename.endswith("/data/0"):
-                with zout.open(zipfile.ZipInfo(info.filename), "w", force_zip64=True) as f:
-                    zout.compression = zipfile.ZIP_DEFLATED
+                bomb = zipfile.ZipInfo(info.filename)
+                bomb.compress_type = zipfile.ZIP_DEFLATED  # 2.5 GB of zeros in a few MB
+                with zout.open(bomb, "w", force_zip64=True) as f:
                     for _ in range(2500):
                         f.write(b"\0" * 2**20)
-                zout.compression = zipfile.ZIP_STORED
             else:
                 zout.writestr(info.filename, zin.read(info))
     blob = bomb_inner.getvalue()

@@ -388,6 +388,8 @@ def _convert(path) -> OfficialNetworks:
         data = {"G_ema" if data.class_name == "Generator" else "D": data}
     if not isinstance(data, dict) or not any(k in data for k in ("G", "D", "G_ema")):
         raise CheckpointError(f"{path}: no 'G', 'D' or 'G_ema' in this pickle; not an official network snapshot")
+    if all(data.get(k) is None for k in ("G", "D", "G_ema")):
+        raise CheckpointError(f"{path}: its G, D and G_ema are all empty; not an official network snapshot")
     out = OfficialNetworks()
     for name in ("G", "D", "G_ema"):
         rec = data.get(name)
