@@ -95,6 +95,40 @@ def test_resample_equals_padded_reference(zoom):
     assert (resample(x, M, f) - resample_ref(x, M, f)).abs().max() < 1e-10
 
 
+@pytest.mark.parametrize("res", [1, 2, 5, 16, 17])
+@pytest.mark.parametrize("zoom", [1.0, 0.4, 3.0])
+def test_resample_conv_and_matmul_paths_agree(res, zoom):
+    """The two implementations of the 2x up/down sampling (picked by size, RESAMPLE_MATMUL_MAX) are the same
+    function, down to float64 rounding, for odd and tiny sizes and warps that read several periods."""
+    f = setup_filter(resample_filter()).to(torch.float64)
+    g = torch.Generator().manual_seed(res)
+    x = torch.rand([4, 3, res, res], generator=g, dtype=torch.float64) * 2 - 1
+    M = _similarity(4, g, zoom)
+    mm, conv = resample(x, M, f, impl="matmul"), resample(x, M, f, impl="conv")
+    assert (mm - conv).abs().max() < 1e-12
+    if res > 1:
+        assert (conv - resample_ref(x, M, f)).abs().max() < 1e-10
+
+
+def test_resample_paths_agree_in_gradients_and_by_size(monkeypatch):
+    f = setup_filter(resample_filter()).to(torch.float64)
+    g = torch.Generator().manual_seed(3)
+    x = (torch.rand([2, 2, 7, 7], generator=g, dtype=torch.float64) * 2 - 1).requires_grad_(True)
+    M = _similarity(2, g, 1.5)
+    for impl in ("matmul", "conv"):
+        assert torch.autograd.gradcheck(lambda t, impl=impl: resample(t, M, f, impl=impl), (x,), fast_mode=True)
+        assert torch.autograd.gradgradcheck(lambda t, impl=impl: resample(t, M, f, impl=impl), (x,), fast_mode=True)
+    # 'auto' switches at RESAMPLE_MATMUL_MAX; both sides of the switch give the same pixels.
+    import adagan.augment.pipeline as pipeline
+
+    with pytest.raises(ValueError, match="impl"):
+        resample(x, M, f, impl="fft")
+    want = resample(x, M, f, impl="matmul")
+    for limit in (0, 7, 1000):
+        monkeypatch.setattr(pipeline, "RESAMPLE_MATMUL_MAX", limit)
+        assert (resample(x, M, f) - want).abs().max() < 1e-12
+
+
 def test_resample_does_not_depend_on_the_batch():
     """The official code pads by a batch-wide margin (capped at size - 1, zeros beyond); ours reads the
     same mirror extension for every sample, so a sample gives the same pixels alone or with a 3x zoom-out."""

@@ -58,6 +58,7 @@ def _isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("ADAGAN_CACHE", str(tmp_path / "adagan-cache"))
     monkeypatch.delenv("ADAGAN_INCEPTION", raising=False)
     monkeypatch.delenv("ADAGAN_LPIPS", raising=False)
+    monkeypatch.delenv("ADAGAN_INCEPTION_IMPL", raising=False)
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from adagan.config import AUGPIPES, DIFFAUG_AUGPIPES, check_choice
 from adagan.errors import ConfigError
-from adagan.ops import downsample2d, setup_filter, upsample2d
+from adagan.ops import downsample2d, setup_filter, upfirdn2d, upsample2d
 
 # Wavelet low-pass (decomposition) filters; public constants of the symlet family.
 SYM2 = [-0.12940952255092145, 0.22414386804185735, 0.836516303737469, 0.48296291314469025]
@@ -491,7 +491,40 @@ def _downsample_matrix(f: torch.Tensor, n: int) -> torch.Tensor:
     return D.scatter_(1, cols, f[None, :].expand(n, L).contiguous())
 
 
-def resample(x: torch.Tensor, M: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+# Images of at most this many pixels per side are up- and downsampled by matrix products in `resample`,
+# larger ones by convolution. The matrices cost O(size) per output pixel, the 12-tap convolutions O(1), yet
+# on CPU the matrix products were faster at every size from 32 to 1024 px (2.2-8x forward+backward; torch's
+# depthwise convolution of the zero-inserted image is slow): `python benchmarks/augment.py --resample both`,
+# docs/benchmarks.md "Augmentation". Not measured on CUDA.
+RESAMPLE_MATMUL_MAX = 1024
+
+
+def _upsample_conv(x: torch.Tensor, f: torch.Tensor, mv0: int, mv1: int, mu0: int, mu1: int) -> torch.Tensor:
+    """The lattice samples [mv0, mv1] x [mu0, mu1] of the 2x upsampled mirror extension (what the matrices
+    of `_upsample_matrix` compute), by zero insertion and the separable 12-tap convolution: lattice sample m
+    is output j = m + o of the full convolution of the zero-inserted extension, o = L/2 - 1."""
+    H, W = x.shape[2], x.shape[3]
+    L = f.shape[0]
+    o = L // 2 - 1
+    # Extension pixels k0..k1 feed the lattice range: k = (j - s) / 2 for taps s in [0, L).
+    kv0, kv1 = (mv0 + o - (L - 1)) // 2, (mv1 + o) // 2
+    ku0, ku1 = (mu0 + o - (L - 1)) // 2, (mu1 + o) // 2
+    dev = x.device
+    xe = x.index_select(2, mirror_index(torch.arange(kv0, kv1 + 1, device=dev), H))
+    xe = xe.index_select(3, mirror_index(torch.arange(ku0, ku1 + 1, device=dev), W))
+    # upfirdn2d output i reads the zero-inserted, padded input from i on: i = j - 2 k0 - (L - 1) + pad0.
+    py0, px0 = L - 1 - (mv0 + o - 2 * kv0), L - 1 - (mu0 + o - 2 * ku0)
+    py1 = (mv1 - mv0 + 1) - 2 * (kv1 - kv0 + 1) - py0 + L - 1
+    px1 = (mu1 - mu0 + 1) - 2 * (ku1 - ku0 + 1) - px0 + L - 1
+    return upfirdn2d(xe, f, up=2, padding=[px0, px1, py0, py1], gain=4)
+
+
+def _downsample_conv(ys: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """Output pixel i = sum_t f[t] * ys[2i + t] per axis (`_downsample_matrix`): correlate, keep every other."""
+    return upfirdn2d(ys, f, down=2, flip_filter=True)
+
+
+def resample(x: torch.Tensor, M: torch.Tensor, f: torch.Tensor, impl: str = "auto") -> torch.Tensor:
     """Apply inverse matrices M [N, 3, 3] (output -> input, centred pixel units) with one resampling.
 
     f: the 1-D wavelet low-pass (even length L, sums to 1; `resample_filter`). The input is extended by
@@ -503,14 +536,21 @@ def resample(x: torch.Tensor, M: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
 
     Only the part of the upsampled extension that the sample positions read is computed: the extension
     repeats every 2(size - 1) pixels, so positions are moved by whole periods next to the image and the
-    upsampled region is at most one period (plus one sample) per axis, whatever the warp. The separable
-    up- and downsampling are matrix products (mirroring folded into the matrices), several times faster
-    on CPU than zero insertion + depthwise convolution. `resample_ref` is the padded construction.
+    upsampled region is at most one period (plus one sample) per axis, whatever the warp.
+    impl: how the separable up- and downsampling run. 'matmul': as matrix products with the mirroring
+    folded in (O(size) work per pixel, but faster on CPU than the convolutions up to 1024 px); 'conv':
+    mirror-gather, zero insertion and 12-tap convolutions (upfirdn2d); 'auto': matmul up to
+    RESAMPLE_MATMUL_MAX px per side, conv above. Both are the same function (tests/augment);
+    `resample_ref` is the padded construction.
     """
     N, C, H, W = x.shape
     dev = x.device
     L = f.shape[0]
     o = L // 2 - 1
+    if impl == "auto":
+        impl = "matmul" if max(H, W) <= RESAMPLE_MATMUL_MAX else "conv"
+    if impl not in ("matmul", "conv"):
+        raise ValueError(f"resample impl must be 'auto', 'matmul' or 'conv', got {impl!r}")
     M = M.to(torch.float64)
     nu = torch.arange(-o, 2 * (W - 1) + L - o, device=dev, dtype=torch.float64) / 2 - (W - 1) / 2
     nv = torch.arange(-o, 2 * (H - 1) + L - o, device=dev, dtype=torch.float64) / 2 - (H - 1) / 2
@@ -520,11 +560,16 @@ def resample(x: torch.Tensor, M: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     mu, mu0, mu1 = _lattice(src[..., 0] + (W - 1) / 2, W)
     mv, mv0, mv1 = _lattice(src[..., 1] + (H - 1) / 2, H)
     f = f.to(x.dtype)
-    xu = _upsample_matrix(f, mv0, mv1, H) @ x @ _upsample_matrix(f, mu0, mu1, W).T  # [N, C, Lv, Lu]
+    if impl == "matmul":
+        xu = _upsample_matrix(f, mv0, mv1, H) @ x @ _upsample_matrix(f, mu0, mu1, W).T  # [N, C, Lv, Lu]
+    else:
+        xu = _upsample_conv(x, f, mv0, mv1, mu0, mu1)
     Lv, Lu = mv1 - mv0 + 1, mu1 - mu0 + 1
     grid = torch.stack([(2 * (mu - mu0) + 1) / Lu - 1, (2 * (mv - mv0) + 1) / Lv - 1], dim=-1).to(x.dtype)
     ys = F.grid_sample(xu, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return _downsample_matrix(f, H) @ ys @ _downsample_matrix(f, W).T
+    if impl == "matmul":
+        return _downsample_matrix(f, H) @ ys @ _downsample_matrix(f, W).T
+    return _downsample_conv(ys, f)
 
 
 def resample_ref(x: torch.Tensor, M: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
