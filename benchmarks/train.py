@@ -5,8 +5,9 @@
 
 Each configuration trains for --kimg in a temporary directory (first tick excluded as
 warm-up when there are several) and reports sec/kimg and peak RAM / GPU memory from the
-run's stats.jsonl, plus milliseconds and images/s per training phase (Gmain, Greg, Dmain,
-Dreg; Dmain counts the fakes and the reals). Format of --configs: CFG[@RES][:BATCH], comma-separated.
+run's stats.jsonl, plus milliseconds and images/s per training phase (Gmain, Greg, Dmain, Dreg, or
+Gboth/Dboth where a regularizer is not lazy; Dmain and Dboth count the fakes and the reals).
+Format of --configs: CFG[@RES][:BATCH], comma-separated.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ def run(cfg: str, res: int | None, batch: int | None, kimg: float, data: str | N
     # Per phase: mean ms per call (lazy phases run in few ticks, so average over every tick that has them),
     # images per second through that phase, and its share of the iteration (ms / interval).
     batch, loss = cfg_json["batch"], cfg_json["loss"]
-    phases = {"Gmain": (batch, 1), "Greg": (max(batch // loss["pl_batch_shrink"], 1), loss["pl_interval"]),
-              "Dmain": (2 * batch, 1), "Dreg": (batch, loss["r1_interval"])}
+    # A regularizer without an interval (None: not lazy) runs inside Gboth/Dboth every iteration.
+    phases = {"Gmain": (batch, 1), "Gboth": (batch, 1),
+              "Greg": (max(batch // loss["pl_batch_shrink"], 1), loss["pl_interval"] or 1),
+              "Dmain": (2 * batch, 1), "Dboth": (2 * batch, 1), "Dreg": (batch, loss["r1_interval"] or 1)}
     phase_rows = {}
     for name, (images, interval) in phases.items():
         values = [r[f"Timing/{name}_ms"] for r in rows if f"Timing/{name}_ms" in r]
