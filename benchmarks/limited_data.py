@@ -423,7 +423,8 @@ def write_plots(outdir: Path, subsets, settings, metric_names: list[str], runs: 
 
 
 def write_samples(outdir: Path, names: list[str], rows: int = 2) -> Path | None:
-    """samples.png: the top `rows` rows of each run's newest fakes grid, under the same rows of reals.png."""
+    """samples.png: the top `rows` rows of each run's fakes grid at the newest kimg all of them have (else
+    each run's newest), under the same rows of reals.png."""
     import matplotlib
     import numpy as np
     from PIL import Image
@@ -431,14 +432,16 @@ def write_samples(outdir: Path, names: list[str], rows: int = 2) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    grids = {name: {int(g.stem[5:]): g for g in (outdir / name).glob("fakes[0-9]*.png")}
+             for name in names if (outdir / name).is_dir()}
+    grids = {name: g for name, g in grids.items() if g}
+    common = set.intersection(*(set(g) for g in grids.values())) if grids else set()
     strips = []
-    for name in names:
-        run_dir = outdir / name
-        grids = sorted(run_dir.glob("fakes[0-9]*.png")) if run_dir.is_dir() else []
-        if grids:
-            if not strips and (run_dir / "reals.png").exists():
-                strips.append(("reals (this subset)" if name.startswith("sub") else "reals", run_dir / "reals.png"))
-            strips.append((f"{name} @ {int(grids[-1].stem[5:])} kimg", grids[-1]))
+    for name, by_kimg in grids.items():
+        kimg = max(common) if common else max(by_kimg)
+        if not strips and (outdir / name / "reals.png").exists():
+            strips.append(("reals (this subset)" if name.startswith("sub") else "reals", outdir / name / "reals.png"))
+        strips.append((f"{name} @ {kimg} kimg", by_kimg[kimg]))
     if not strips:
         return None
     fig, axes = plt.subplots(len(strips), 1, figsize=(8, 0.6 * rows * len(strips)), squeeze=False)

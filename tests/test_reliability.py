@@ -328,6 +328,10 @@ def _cases(P: dict, fx: Path) -> list[dict]:
                  ["--loss.r1_interval=-1"], ["--ema_kimg=-1"], ["--D.mbstd_group_size=0"]):
         add("flags", f"train{''.join(flag)}", train + flag + ["--dry-run"], range_message=True)
     add("flags", "train-tick-0-real", train + ["--tick", "0"], range_message=True)
+    add("flags", "train-name-empty", train + ["--name", "", "--dry-run"], needle="--name ''")
+    add("flags", "train-name-long", train + ["--name", "x" * 300, "--dry-run"], needle="at most 200")
+    add("flags", "train-outdir-under-file", ["train", "--data", data, "--outdir", f"{data}/runs", *TINY, "--dry-run"],
+        needle="is not a folder")
     for args in (gen + ["--seeds", "0", "--trunc", "nan"], ["export", "--network", net, "--onnx", "g.onnx", "--opset",
                  "999"], ["augment-preview", "--data", data, "--p", "2"], ["video", "--network", net, "--seeds", "0",
                  "--fps", "0"], ["dataset", "--source", P["src_missing"], "--dest", "o.zip", "--resolution", "33"],

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -72,7 +73,7 @@ def plan(data: str | None = None, *, outdir: str | Path = "runs", name: str | No
     config = for_training(dataset, device=device, gpus=gpus, data=data,
                           metrics=None if metrics is None else metric_names(metrics), **options)
     resume = options.get("resume")
-    run_dir = run_dir_for(outdir, name or run_name(config, dataset.name, resume), new)
+    run_dir = run_dir_for(outdir, run_name(config, dataset.name, resume) if name is None else name, new)
     return RunPlan(config, dataset, run_dir, bool(checkpoint.list_states(run_dir)), resume, device)
 
 
@@ -126,11 +127,24 @@ def run_name(config: TrainConfig, dataset_name: str, resume: str | None) -> str:
     return "-".join(parts)
 
 
+MAX_NAME = 200  # characters of a run directory name
+
+
 def run_dir_for(outdir: str | Path, name: str, new: bool) -> Path:
     """`<outdir>/<name>`; with `new`, the first free `<name>-2`, `-3`, ... when that exists."""
-    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", name):
-        raise ConfigError(f"--name {name!r} may only contain letters, digits and . _ + -")
+    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", name) or name in (".", ".."):
+        raise ConfigError(f"--name {name!r} may only contain letters, digits and . _ + - (and not be empty, . or ..)")
+    if len(name) > MAX_NAME:
+        raise ConfigError(f"--name is {len(name)} characters long; at most {MAX_NAME} (file systems limit a name "
+                          "to 255 bytes and the run adds suffixes)")
     outdir = Path(outdir)
+    for parent in (outdir, *outdir.parents):  # the deepest existing folder must be a folder we can write in
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--outdir {outdir}: {parent} is not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ConfigError(f"--outdir {outdir}: no permission to write in {parent}")
+            break
     run_dir = outdir / name
     if new and run_dir.exists():
         i = 2
