@@ -172,6 +172,9 @@ def prepare_dataset(source: str | os.PathLike, dest: str | os.PathLike, *, resol
                                     resize_filter=resize_filter, upscale=upscale, background=bg,
                                     max_pixels=max_pixels)
             except I.Skip as e:
+                # Returned, not raised: drop its traceback and context, whose frames still hold the file's bytes
+                # (hundreds of MB for a zip bomb's member) until the writer gets to this result.
+                e.__traceback__ = e.__context__ = e.__cause__ = None
                 return e
             except Exception as e:  # noqa: BLE001 - one bad file must not end the whole conversion
                 return I.Skip(I.UNREADABLE, f"{type(e).__name__}: {e}")
