@@ -332,12 +332,12 @@ def write_table(outdir: Path, subsets, settings, metric_names: list[str], runs: 
                 pts = r["metrics"][m]
                 if pts:
                     bk, bv = min(pts, key=lambda t: t[1])
-                    cells += [f"{_fmt(pts[-1][1], m)} @ {pts[-1][0]:g}", f"{_fmt(bv, m)} ({bk:g})"]
+                    cells += [f"{_fmt(pts[-1][1], m)} @ {pts[-1][0]:.0f}", f"{_fmt(bv, m)} ({bk:.0f})"]
                 else:
                     cells += ["–", "–"]
             sr = last.get("Loss/signs/real")
             srs = _series(r["stats"], "Loss/signs/real")[1]
-            lines.append(f"| {name} | {n or 'all'} | {last['Progress/kimg']:g} | " + "".join(c + " | " for c in cells)
+            lines.append(f"| {name} | {n or 'all'} | {last['Progress/kimg']:.0f} | " + "".join(c + " | " for c in cells)
                          + f"{'–' if sr is None else f'{sr:.3f}'} | {f'{max(srs):.3f}' if srs else '–'} | "
                          f"{last.get('Progress/augment', 0):.3f} |")
     # Improvement of each augmented setting over noaug at the same kimg (the newest kimg both have).
@@ -364,7 +364,7 @@ def write_table(outdir: Path, subsets, settings, metric_names: list[str], runs: 
                     kimg_used = k
                     change = f"{(b[k] - a[k]) / abs(a[k]) * 100:+.0f}%" if a[k] else f"{b[k] - a[k]:+.3g}"
                     cells += [_fmt(a[k], m), _fmt(b[k], m), change]
-                lines.append(f"| {n or 'all'} | {s} | {'–' if kimg_used is None else f'{kimg_used:g}'} | "
+                lines.append(f"| {n or 'all'} | {s} | {'–' if kimg_used is None else f'{kimg_used:.0f}'} | "
                              + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
