@@ -1,6 +1,7 @@
 """Generator and discriminator: shapes, gradients, equivalences, parameter counts, every architecture
 (StyleGAN2 Figure 7)."""
 
+import copy
 import math
 
 import pytest
@@ -337,3 +338,27 @@ def test_cpu_never_uses_fp16(tiny_cfgs):
     G = Generator(GeneratorConfig(**{**tiny_cfgs[0]().__dict__, "num_fp16_res": 4}))
     assert any(getattr(G.synthesis, f"b{r}").use_fp16 for r in (8, 16))
     assert G(torch.randn(2, G.z_dim)).dtype == torch.float32
+
+
+@pytest.mark.parametrize("arch", ["skip", "resnet"])
+def test_channels_last_matches_contiguous(tiny_cfgs, arch):
+    """`channels_last` (a CUDA option of training) changes only the memory layout: outputs and gradients of
+    G and D equal the contiguous networks' on CPU."""
+    tiny_g, tiny_d = tiny_cfgs
+    torch.manual_seed(0)
+    G = Generator(tiny_g(res=16, architecture=arch))
+    D = Discriminator(tiny_d(res=16, architecture="resnet" if arch == "skip" else "orig"))
+    G2 = copy.deepcopy(G).to(memory_format=torch.channels_last)
+    D2 = copy.deepcopy(D).to(memory_format=torch.channels_last)
+    z = torch.randn(4, G.z_dim)
+    outs = []
+    for g, d in ((G, D), (G2, D2)):
+        img = g(z, None, noise_mode="const")
+        logits = d(img, None)
+        logits.sum().backward()
+        outs.append((img.detach(), logits.detach(), [p.grad.clone() for p in (*g.parameters(), *d.parameters())]))
+    (img1, l1, g1), (img2, l2, g2) = outs
+    torch.testing.assert_close(img2, img1, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(l2, l1, rtol=1e-4, atol=1e-5)
+    for a, b in zip(g1, g2, strict=True):
+        torch.testing.assert_close(b.contiguous(), a, rtol=1e-3, atol=1e-5)
