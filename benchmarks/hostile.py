@@ -118,12 +118,13 @@ def write_dataset_zip(path: Path, n=24, res=16, labels=None, class_names=None, o
             zf.writestr(nm, data)
 
 
-def png_bomb(path: Path, side=30000):
-    """A valid grayscale PNG of side x side pixels (900 MB decoded) that is about 1 MB on disk."""
+def png_bomb(path: Path, side=30000, level=9):
+    """A valid grayscale PNG of side x side pixels (900 MB decoded) that is about 1 MB on disk (zlib `level`:
+    1 builds it faster and a little larger, as tests/test_reliability.py does)."""
     def chunk(tag, data):
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
-    comp = zlib.compressobj(9)
+    comp = zlib.compressobj(level)
     row = b"\0" * (side + 1)
     body = b"".join(comp.compress(row) for _ in range(side)) + comp.flush()
     with open(path, "wb") as f:
@@ -131,10 +132,11 @@ def png_bomb(path: Path, side=30000):
         f.write(chunk(b"IDAT", body) + chunk(b"IEND", b""))
 
 
-def zip_bomb(path: Path, members=12, member_mb=400, names=None):
-    """A zip of `members` deflated members of member_mb MB of zeros each, compressed once and repeated."""
+def zip_bomb(path: Path, members=12, member_mb=400, names=None, level=9):
+    """A zip of `members` deflated members of member_mb MB of zeros each, compressed once (zlib `level`) and
+    repeated."""
     size = member_mb * 2**20
-    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    comp = zlib.compressobj(level, zlib.DEFLATED, -15)
     block = b"\0" * 2**20
     data = b"".join(comp.compress(block) for _ in range(member_mb)) + comp.flush()
     crc = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import importlib.util
 import io
 import json
 import os
@@ -20,7 +21,6 @@ import subprocess
 import sys
 import types
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,13 @@ import pytest
 import torch
 
 MEM_CAP = 3 * 2**30
+
+# The bomb builders of the hostile-input run (benchmarks/hostile.py), shared rather than written twice.
+_spec = importlib.util.spec_from_file_location("hostile",
+                                               Path(__file__).resolve().parents[1] / "benchmarks" / "hostile.py")
+HOSTILE = sys.modules.setdefault("hostile", importlib.util.module_from_spec(_spec))  # dataclasses look it up
+_spec.loader.exec_module(HOSTILE)
+
 TINY = ["--cfg", "cpu", "--G.z_dim=8", "--G.w_dim=8", "--G.channel_base=128", "--G.channel_max=8",
         "--D.channel_base=128", "--D.channel_max=8", "--D.mbstd_group_size=2", "--batch", "4", "--tick", "0.008",
         "--snap", "1"]
@@ -123,35 +130,6 @@ def _dataset_zip(path: Path, n=16, labels=None):
         for nm in names:
             zf.writestr(nm, _png(rng.integers(0, 256, [16, 16, 3], np.uint8)))
         zf.writestr("dataset.json", json.dumps(meta))
-
-
-def _png_bomb(path: Path, side=30000):
-    def chunk(tag, data):
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-
-    comp = zlib.compressobj(1)
-    row = b"\0" * (side + 1)
-    body = b"".join(comp.compress(row) for _ in range(side)) + comp.flush()
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
-                     + chunk(b"IDAT", body) + chunk(b"IEND", b""))
-
-
-def _zip_bomb(path: Path, members=12, member_mb=256):
-    """members x member_mb MB of zeros, deflated once and repeated: a few MB on disk."""
-    size, block = member_mb * 2**20, b"\0" * 2**20
-    comp = zlib.compressobj(1, zlib.DEFLATED, -15)
-    data = b"".join(comp.compress(block) for _ in range(member_mb)) + comp.flush()
-    crc = 0
-    for _ in range(member_mb):
-        crc = zlib.crc32(block, crc)
-    out, central = bytearray(), bytearray()
-    for i in range(members):
-        nb, off = f"img{i:02d}.png".encode(), len(out)
-        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(data), size, len(nb), 0) + nb + data
-        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc, len(data), size,
-                               len(nb), 0, 0, 0, 0, 0o644 << 16, off) + nb
-    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, members, members, len(central), len(out), 0)
-    path.write_bytes(bytes(out + central + end))
 
 
 def _tamper(src: Path, dst: Path, which="G", **changes):
@@ -271,9 +249,9 @@ def _build_fixtures(fx: Path, tiny_cfgs) -> dict[str, str]:
         for i in range(3):
             (src / cls / f"{i}.png").write_bytes(_png(np.full([32, 32, 3], 60 * i + (cls == "b") * 20, np.uint8)))
     P["src_classes"] = str(src)
-    _png_bomb(fx / "bomb.png")
+    HOSTILE.png_bomb(fx / "bomb.png", level=1)
     P["bomb_png"] = str(fx / "bomb.png")
-    _zip_bomb(fx / "bomb.zip")
+    HOSTILE.zip_bomb(fx / "bomb.zip", member_mb=256, level=1)
     P["bomb_zip"] = str(fx / "bomb.zip")
     return P
 
