@@ -46,6 +46,10 @@ def _files(run_dir: Path):
 
 
 def test_two_tick_run_writes_everything(run_cli, dataset_zip, tmp_path):
+    # An earlier attempt in the same run directory was killed before its first state: its ticks are
+    # stale, and the fresh run must not append to them.
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "stats.jsonl").write_text('{"Progress/tick": 1, "Progress/kimg": 0.016}\n' * 3)
     code, out, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--name", "r", "--kimg", "0.032",
                              "--augment.ada_kimg=0.01", "--p", "0.5", "--augment.target=1", *TINY)
     assert code == 0, err

@@ -201,13 +201,14 @@ class Monitor:
         self.grids: ImageGrids | None = None
 
     def start(self, t: Trainer, *, resumed: bool, progress_bar: bool | None) -> None:
-        """config.json, stats.jsonl cut back to the resumed state, first grids, the opening line."""
+        """config.json, stats.jsonl cut back to the resumed state (emptied when from scratch), first grids, the
+        opening line."""
         config, cur_nimg = t.config, t.state.progress.cur_nimg
         self.grids = ImageGrids(t.dataset, config.G.img_resolution, config.G.z_dim, config.G.c_dim, t.batch_gpu,
                                 t.ctx.device)
         if not self.main:
             return
-        if resumed:
+        if resumed or cur_nimg == 0:  # from scratch: ticks of an attempt that never saved a state go too
             truncate_stats(self.run_dir / "stats.jsonl", cur_nimg)
         tmp = self.run_dir / ".config.json.tmp"
         tmp.write_text(to_json(config) + "\n")
