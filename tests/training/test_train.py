@@ -228,6 +228,32 @@ def test_sigterm_saves_state_and_rerun_resumes(dataset_zip, tmp_path):
     assert kimg > 0.016
 
 
+def test_stop_between_snapshots_keeps_the_scheduled_snapshot(dataset_zip, tmp_path):
+    # Snapshot names carry whole kimg: a stop a few images after the scheduled snapshot must not replace it
+    # (its grid and metrics describe it); the networks at the stop are in the training state.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cmd = [sys.executable, "-m", "adagan", "train", "--data", str(dataset_zip), "--outdir", str(tmp_path),
+           "--name", "sig", "--kimg", "100", *TINY, "--tick", "0.064", "--snap", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "sig" / "log.txt"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and "tick 1 " in log.read_text()):
+        time.sleep(0.2)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    state = sorted((tmp_path / "sig").glob("training-state-*.safetensors"))[-1]
+    stopped = read_metadata(state)["meta.progress"]["cur_nimg"]
+    kept = read_metadata(tmp_path / "sig" / "network-snapshot-000000.safetensors")["meta.cur_nimg"]
+    assert kept % 64 == 0 and kept <= stopped  # a scheduled (tick-boundary) snapshot, not the stop's
+    assert stopped % 64 == 0 or "kept network-snapshot-000000" in (tmp_path / "sig" / "log.txt").read_text()
+
+
 def test_fake_labels_are_drawn_from_the_dataset(run_cli, dataset_zip, tmp_path, monkeypatch):
     # Official training_loop.py: each generated image gets the label of a random dataset image, independent
     # of the reals of its round (adagan used to permute the round's real labels).

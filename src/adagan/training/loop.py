@@ -265,19 +265,29 @@ def end_tick(t: Trainer, collector: stats.Collector, clock: TickClock) -> tuple[
     return record, sec_per_kimg
 
 
-def save_snapshot(t: Trainer, run_dir: Path, monitor: Monitor, metrics_fn=None) -> None:
-    """Network snapshot, fakes grid, training state (main process), then the metrics on every rank."""
+def save_snapshot(t: Trainer, run_dir: Path, monitor: Monitor, metrics_fn=None, *, scheduled: bool = True) -> None:
+    """Network snapshot, fakes grid, training state (main process), then the metrics on every rank.
+
+    An unscheduled snapshot (a stop between two snapshots) whose kimg already has a snapshot from earlier in
+    that kimg saves the training state only: the scheduled snapshot, its grid and metrics stay as they were.
+    """
     cur_nimg = t.state.progress.cur_nimg
+    path = checkpoint.snapshot_path(run_dir, cur_nimg)
+    keep = not scheduled and _snapshot_nimg(path) not in (None, cur_nimg)
+    if keep:
+        monitor.log(f"kept {path.name} ({_snapshot_nimg(path) / 1000:.3f} kimg); the networks at "
+                    f"{cur_nimg / 1000:.3f} kimg are in the training state")
     if t.ctx.is_main:
-        checkpoint.save_snapshot(run_dir, t.state, t.config)
-        monitor.fakes_grid(t.G_ema, cur_nimg)
+        if not keep:
+            checkpoint.save_snapshot(run_dir, t.state, t.config)
+            monitor.fakes_grid(t.G_ema, cur_nimg)
         if t.files is not None:
             t.files.save(t.state)
         else:
             checkpoint.save(run_dir, t.state, t.config)
         monitor.report()
     barrier(t.ctx)
-    if metrics_fn is not None and t.config.metrics:
+    if metrics_fn is not None and t.config.metrics and not keep:
         monitor.metrics(metrics_fn(checkpoint.snapshot_path(run_dir, cur_nimg), t.G_ema), cur_nimg / 1000)
 
 
@@ -359,11 +369,10 @@ def training_loop(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, 
                     f"{prog.cur_nimg / 1000:.1f}; the last good state in {run_dir} is intact. Try a larger --gamma, "
                     "a lower learning rate (--optim.lr_g/--optim.lr_d) or fp32 (--G.num_fp16_res=0)")
             boundary = prog.cur_nimg // tick_nimg
-            snapshot = done or (config.snap_ticks > 0 and prog.cur_nimg >= next_tick_nimg
-                                and boundary % config.snap_ticks == 0)
+            scheduled = config.snap_ticks > 0 and prog.cur_nimg >= next_tick_nimg and boundary % config.snap_ticks == 0
             next_tick_nimg = (boundary + 1) * tick_nimg
-            if snapshot and finite:
-                save_snapshot(t, run_dir, monitor, metrics_fn)
+            if (done or scheduled) and finite:
+                save_snapshot(t, run_dir, monitor, metrics_fn, scheduled=scheduled or stopped_by == "kimg")
                 last_snapshot = str(checkpoint.snapshot_path(run_dir, prog.cur_nimg))
             clock.restart(prog.cur_nimg)
             if done:
@@ -377,6 +386,19 @@ def training_loop(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, 
     return monitor.finish({"stopped_by": stopped_by, "kimg": prog.cur_nimg / 1000, "ticks": prog.cur_tick,
                            "trained_kimg": (prog.cur_nimg - start_nimg) / 1000, "minutes": clock.minutes(),
                            "snapshot": last_snapshot if finite else None, "last_good": _newest_snapshot(run_dir)})
+
+
+def _snapshot_nimg(path: Path) -> int | None:
+    """cur_nimg recorded in an existing snapshot; None when there is none (or it cannot be read)."""
+    from adagan.io import read_metadata
+
+    if not path.is_file():
+        return None
+    try:
+        nimg = read_metadata(path).get("meta.cur_nimg")
+    except (AdaganError, OSError, ValueError):
+        return None
+    return nimg if isinstance(nimg, int) else None
 
 
 def _newest_snapshot(run_dir: Path) -> str | None:
