@@ -205,22 +205,30 @@ def test_divergence_stops_with_message_and_keeps_last_good_state(run_cli, datase
     assert sorted((tmp_path / "nan").glob("training-state-*.safetensors")) == good
 
 
-def test_sigterm_saves_state_and_rerun_resumes(dataset_zip, tmp_path):
+def _sigterm_after_tick_1(dataset_zip, tmp_path, *args, delay=0.0):
+    """`adagan train` (run "sig", TINY plus args) in a subprocess, SIGTERM `delay` s after its first tick
+    line; returns (exit code, stdout, stderr)."""
     import signal
     import subprocess
     import sys
     import time
 
     cmd = [sys.executable, "-m", "adagan", "train", "--data", str(dataset_zip), "--outdir", str(tmp_path),
-           "--name", "sig", "--kimg", "100", *TINY, "--snap", "1000"]
+           "--name", "sig", "--kimg", "100", *TINY, *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = tmp_path / "sig" / "log.txt"
     deadline = time.time() + 120
     while time.time() < deadline and not (log.exists() and "tick 1 " in log.read_text()):
         time.sleep(0.2)
+    time.sleep(delay)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
+    return proc.returncode, out, err
+
+
+def test_sigterm_saves_state_and_rerun_resumes(dataset_zip, tmp_path):
+    code, out, err = _sigterm_after_tick_1(dataset_zip, tmp_path, "--snap", "1000")
+    assert code == 0, err
     assert "Stopped by SIGTERM" in out
     states = list((tmp_path / "sig").glob("training-state-*.safetensors"))
     assert len(states) == 1
@@ -231,22 +239,8 @@ def test_sigterm_saves_state_and_rerun_resumes(dataset_zip, tmp_path):
 def test_stop_between_snapshots_keeps_the_scheduled_snapshot(dataset_zip, tmp_path):
     # Snapshot names carry whole kimg: a stop a few images after the scheduled snapshot must not replace it
     # (its grid and metrics describe it); the networks at the stop are in the training state.
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    cmd = [sys.executable, "-m", "adagan", "train", "--data", str(dataset_zip), "--outdir", str(tmp_path),
-           "--name", "sig", "--kimg", "100", *TINY, "--tick", "0.064", "--snap", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    log = tmp_path / "sig" / "log.txt"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (log.exists() and "tick 1 " in log.read_text()):
-        time.sleep(0.2)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
+    code, _, err = _sigterm_after_tick_1(dataset_zip, tmp_path, "--tick", "0.064", "--snap", "1", delay=0.3)
+    assert code == 0, err
     state = sorted((tmp_path / "sig").glob("training-state-*.safetensors"))[-1]
     stopped = read_metadata(state)["meta.progress"]["cur_nimg"]
     kept = read_metadata(tmp_path / "sig" / "network-snapshot-000000.safetensors")["meta.cur_nimg"]

@@ -273,12 +273,15 @@ def save_snapshot(t: Trainer, run_dir: Path, monitor: Monitor, metrics_fn=None, 
     """
     cur_nimg = t.state.progress.cur_nimg
     path = checkpoint.snapshot_path(run_dir, cur_nimg)
-    keep = not scheduled and _snapshot_nimg(path) not in (None, cur_nimg)
-    if keep:
-        monitor.log(f"kept {path.name} ({_snapshot_nimg(path) / 1000:.3f} kimg); the networks at "
-                    f"{cur_nimg / 1000:.3f} kimg are in the training state")
+    kept_nimg = _snapshot_nimg(path) if t.ctx.is_main and not scheduled else None
+    keep = kept_nimg not in (None, cur_nimg)
+    if not scheduled:  # the main process reads the file; every rank then skips the metrics alike
+        keep = any_rank(t.ctx, keep)
     if t.ctx.is_main:
-        if not keep:
+        if keep:
+            monitor.log(f"kept {path.name} ({kept_nimg / 1000:.3f} kimg); the networks at {cur_nimg / 1000:.3f} "
+                        "kimg are in the training state")
+        else:
             checkpoint.save_snapshot(run_dir, t.state, t.config)
             monitor.fakes_grid(t.G_ema, cur_nimg)
         if t.files is not None:
@@ -288,7 +291,7 @@ def save_snapshot(t: Trainer, run_dir: Path, monitor: Monitor, metrics_fn=None, 
         monitor.report()
     barrier(t.ctx)
     if metrics_fn is not None and t.config.metrics and not keep:
-        monitor.metrics(metrics_fn(checkpoint.snapshot_path(run_dir, cur_nimg), t.G_ema), cur_nimg / 1000)
+        monitor.metrics(metrics_fn(path, t.G_ema), cur_nimg / 1000)
 
 
 def training_loop(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, resume_weights: Path | None = None,
