@@ -341,7 +341,7 @@ def loadavg():
 
 
 def run_config(off, name, spec, args):
-    from adagan.config import resolve
+    from adagan.presets import resolve
     from adagan.training import stats
 
     device = torch.device(spec["device"])

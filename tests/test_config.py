@@ -2,8 +2,9 @@
 
 import pytest
 
-from adagan.config import PRESETS, TrainConfig, apply_overrides, from_json, resolve, to_json
+from adagan.config import TrainConfig, apply_overrides, from_json, to_json
 from adagan.errors import ConfigError
+from adagan.presets import PRESETS, resolve
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -81,13 +82,13 @@ def test_ada_speed_per_preset():
 
 
 def test_every_setting_has_a_range_listed_in_the_docs():
-    # One place for the valid values (config.LIMITS / CHOICES): every numeric or choice field of the
+    # One place for the valid values (limits.LIMITS / CHOICES): every numeric or choice field of the
     # training config has an entry, and docs/limits.md names each one.
     import dataclasses
     import typing
     from pathlib import Path
 
-    from adagan.config import CHOICES, LIMITS, OPTIONS
+    from adagan.limits import CHOICES, LIMITS, OPTIONS
 
     def fields(cls, prefix=""):
         for f in dataclasses.fields(cls):
@@ -98,7 +99,7 @@ def test_every_setting_has_a_range_listed_in_the_docs():
                 yield prefix + f.name
 
     missing = [k for k in fields(TrainConfig) if k not in LIMITS and k not in CHOICES]
-    assert not missing, f"add these to config.LIMITS: {missing}"
+    assert not missing, f"add these to limits.LIMITS: {missing}"
     doc = (Path(__file__).resolve().parents[1] / "docs" / "limits.md").read_text()
     undocumented = [k for k in [*LIMITS, *CHOICES] if f"`{k}`" not in doc]
     assert not undocumented, f"list these in docs/limits.md: {undocumented}"
@@ -116,7 +117,7 @@ def test_every_setting_has_a_range_listed_in_the_docs():
     ("kimg=nan", "--kimg (kimg) must be a number in (0, 1e+07]"),
 ])
 def test_check_config_names_the_valid_range(override, message):
-    from adagan.config import check_config
+    from adagan.limits import check_config
 
     with pytest.raises(ConfigError) as e:
         check_config(apply_overrides(resolve("cpu", 32), [override]))
@@ -124,7 +125,7 @@ def test_check_config_names_the_valid_range(override, message):
 
 
 def test_d_layer_count_matches_the_network(tiny_cfgs):
-    from adagan.config import d_layer_count
+    from adagan.limits import d_layer_count
     from adagan.networks import Discriminator
 
     for arch in ("orig", "skip", "resnet"):

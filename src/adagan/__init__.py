@@ -9,8 +9,8 @@ __all__ = ["build_networks", "train", "__version__"]
 
 def build_networks(preset: str, resolution: int, img_channels: int = 3, c_dim: int = 0, gpus: int = 1):
     """Build (G, D) exactly as training with `preset` would, e.g. build_networks('paper256', 256)."""
-    from adagan.config import resolve
     from adagan.networks import Discriminator, Generator
+    from adagan.presets import resolve
 
     config = resolve(preset, resolution, img_channels=img_channels, c_dim=c_dim, gpus=gpus)
     return Generator(config.G), Discriminator(config.D)

@@ -19,8 +19,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from adagan.config import DiscriminatorConfig, GeneratorConfig, TrainConfig, check_network, from_dict, to_dict
+from adagan.config import DiscriminatorConfig, GeneratorConfig, TrainConfig, from_dict, to_dict
 from adagan.errors import CheckpointError, ConfigError
+from adagan.limits import check_network
 
 FORMAT = "adagan"
 FORMAT_VERSION = "1"
@@ -130,7 +131,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def network_config(name: str, cfg_dict: dict, path) -> GeneratorConfig | DiscriminatorConfig:
-    """The checked config of network `name` (G, G_ema or D) as stored in a file (config.check_network)."""
+    """The checked config of network `name` (G, G_ema or D) as stored in a file (limits.check_network)."""
     try:
         cfg = from_dict(DiscriminatorConfig if name == "D" else GeneratorConfig, cfg_dict)
         check_network(cfg)

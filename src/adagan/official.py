@@ -17,7 +17,7 @@ Anything else (os.system, builtins.eval, any class) stops the load with a Checkp
 can be called. Before anything is unpickled, `safe_pickle.scan` checks that no declared length (of a
 bytes string, a frame, each storage's data) runs past the end of the file, so the load allocates at
 most about the file's size. The records' tensors are then renamed to ours by an explicit table, and
-our networks are built from the recorded constructor arguments, after `config.check_network` and a
+our networks are built from the recorded constructor arguments, after `limits.check_network` and a
 build on the meta device have shown that those arguments imply exactly the stored tensor shapes.
 """
 
@@ -35,8 +35,9 @@ from typing import Any
 import torch
 
 from adagan import safe_pickle
-from adagan.config import DiscriminatorConfig, GeneratorConfig, check_network
+from adagan.config import DiscriminatorConfig, GeneratorConfig
 from adagan.errors import CheckpointError, ConfigError
+from adagan.limits import check_network
 from adagan.networks.discriminator import ARCHITECTURES as D_ARCHITECTURES
 from adagan.networks.generator import ARCHITECTURES as G_ARCHITECTURES
 

@@ -6,10 +6,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from adagan.config import GeneratorConfig, resolve
+from adagan.config import GeneratorConfig
 from adagan.errors import CheckpointError
 from adagan.io import load_extra_tensors, load_network, load_networks, read_metadata, save_networks
 from adagan.networks import Discriminator, Generator
+from adagan.presets import resolve
 
 
 @pytest.fixture

@@ -294,7 +294,7 @@ def test_parameter_counts_match_spec(preset, res, g_params, d_params):
 def test_parameter_counts_per_architecture(preset, res, arch, g_params, d_params):
     import dataclasses
 
-    from adagan.config import resolve
+    from adagan.presets import resolve
 
     cfg = resolve(preset, res)
     G = Generator(dataclasses.replace(cfg.G, architecture=arch))

@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from adagan.config import PRESETS, DiscriminatorConfig, GeneratorConfig, LossConfig, OptimConfig, resolve
+from adagan.config import DiscriminatorConfig, GeneratorConfig, LossConfig, OptimConfig
 from adagan.errors import ConfigError
 from adagan.networks import Discriminator, Generator
+from adagan.presets import PRESETS, resolve
 from adagan.training import stats
 from adagan.training.loop import _make_optimizer, build_phases, draw_gen_c, frozen_d_params, iteration_seed
 from adagan.training.loss import LeCam, StyleGAN2Loss

@@ -191,7 +191,7 @@ def test_ddp_two_processes_stay_in_sync(run_cli, dataset_zip, tmp_path):
 
 
 def test_divergence_stops_with_message_and_keeps_last_good_state(run_cli, dataset_zip, tmp_path, monkeypatch):
-    from adagan.config import LIMITS, Range
+    from adagan.limits import LIMITS, Range
 
     args = ["train", "--data", dataset_zip, "--outdir", tmp_path, "--name", "nan", *TINY]
     assert run_cli(*args, "--kimg", "0.016")[0] == 0
@@ -377,8 +377,8 @@ def test_cli_and_library_resolve_the_same_config(run_cli, dataset_zip, tmp_path)
 
 
 def test_for_training_is_the_policy_without_io():
-    from adagan.config import for_training
     from adagan.errors import ConfigError
+    from adagan.presets import for_training
 
     class Shape:  # all for_training reads of a dataset
         resolution, num_channels, c_dim, name = 32, 3, 0, "shape"
@@ -397,8 +397,8 @@ def test_for_training_is_the_policy_without_io():
 def test_driver_phases_can_be_called_directly(dataset_zip, tmp_path):
     import math
 
-    from adagan.config import for_training
     from adagan.data import open_dataset
+    from adagan.presets import for_training
     from adagan.training import loop, stats
     from adagan.training.distributed import Context
     from adagan.training.monitor import TickClock

@@ -16,8 +16,9 @@ from collections.abc import Callable
 import torch
 
 from adagan.config import AUGMENT_MODES as MODES
-from adagan.config import AUGPIPES, DIFFAUG_AUGPIPES, AugmentConfig, check_choice
+from adagan.config import AUGPIPES, DIFFAUG_AUGPIPES, AugmentConfig
 from adagan.errors import ConfigError
+from adagan.limits import check_choice
 
 
 class AdaController:

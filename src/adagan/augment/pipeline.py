@@ -28,8 +28,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from adagan.config import AUGPIPES, DIFFAUG_AUGPIPES, check_choice
+from adagan.config import AUGPIPES, DIFFAUG_AUGPIPES
 from adagan.errors import ConfigError
+from adagan.limits import check_choice
 from adagan.ops import downsample2d, setup_filter, upfirdn2d, upsample2d
 
 # Wavelet low-pass (decomposition) filters; public constants of the symlet family.

@@ -5,8 +5,9 @@ from pathlib import Path
 import click
 
 from adagan.cli import CTX
-from adagan.config import AUGPIPES, check_choice, check_options
+from adagan.config import AUGPIPES
 from adagan.errors import ConfigError
+from adagan.limits import check_choice, check_options
 
 
 @click.command(context_settings=CTX)

@@ -54,8 +54,8 @@ def cli(source, dest, resolution, transform, resize_filter, channels, background
       adagan dataset --source cifar-10-python.tar.gz --dest cifar10.zip
       adagan dataset --source builtin:twemoji --dest tw.zip --resolution 64
     """
-    from adagan.config import check_options
     from adagan.data.prepare import prepare_dataset
+    from adagan.limits import check_options
 
     check_options("dataset", resolution=resolution, workers=workers, max_images=max_images, max_pixels=max_pixels)
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import click
 
 from adagan.cli import CTX
-from adagan.config import check_options
 from adagan.errors import ConfigError
+from adagan.limits import check_options
 
 
 @click.command(context_settings=CTX)

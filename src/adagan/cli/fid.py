@@ -53,7 +53,7 @@ def cli(path_a, path_b, kid, num, device, batch, inception, no_cache, threads):
     Example:
       adagan fid my_samples/ data/faces.zip --kid
     """
-    from adagan.config import check_options
+    from adagan.limits import check_options
     from adagan.metrics.evaluate import compare_datasets
 
     check_options("fid", num=num, batch=batch)

@@ -5,8 +5,8 @@ from pathlib import Path
 import click
 
 from adagan.cli import CTX, threads_option, use_threads
-from adagan.config import check_options, check_work
 from adagan.errors import ConfigError
+from adagan.limits import check_options, check_work
 
 MAX_GRID = 1024  # --grid holds every image in memory
 MAX_PROJECTED = 10_000  # ws one --projected-w file may hold

@@ -42,9 +42,9 @@ def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_
     """
     from pathlib import Path
 
-    from adagan.config import check_options
     from adagan.data import open_dataset
     from adagan.io import load_network
+    from adagan.limits import check_options
     from adagan.metrics.evaluate import append_results, compute_metrics, parse_metrics
 
     specs = parse_metrics(metrics)

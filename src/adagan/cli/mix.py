@@ -5,8 +5,8 @@ from pathlib import Path
 import click
 
 from adagan.cli import CTX, threads_option, use_threads
-from adagan.config import check_options, check_work
 from adagan.errors import ConfigError
+from adagan.limits import check_options, check_work
 
 MAX_SEEDS = 1024  # rows or columns of one grid
 MAX_GRID_PIXELS = 2**28  # the grid is one image in memory (about 16384 x 16384)

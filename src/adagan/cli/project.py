@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 
 from adagan.cli import CTX, threads_option, use_threads
-from adagan.config import check_options, check_work
+from adagan.limits import check_options, check_work
 
 
 @click.command(context_settings=CTX)

@@ -7,8 +7,9 @@ import sys
 import click
 
 from adagan.cli import threads_option
-from adagan.config import AUGMENT_MODES, AUGMENT_SHORTCUTS, AUGPIPES, DEFAULT_DATA, PRESETS
+from adagan.config import AUGMENT_MODES, AUGMENT_SHORTCUTS, AUGPIPES
 from adagan.errors import ConfigError
+from adagan.presets import DEFAULT_DATA, PRESETS
 
 
 def _overrides(extra: list[str]) -> list[str]:

@@ -5,8 +5,8 @@ from pathlib import Path
 import click
 
 from adagan.cli import CTX, threads_option, use_threads
-from adagan.config import check_options, check_work
 from adagan.errors import ConfigError
+from adagan.limits import check_options, check_work
 
 MAX_GIF_BYTES = 2**30  # a GIF is assembled in memory; longer videos go to .mp4, which is streamed
 MAX_KEYS = 10_000  # key seeds: their ws are held in memory for the whole walk

@@ -34,9 +34,9 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from adagan.config import MAX_CLASSES
 from adagan.data import images as I
 from adagan.errors import DatasetError
+from adagan.limits import MAX_CLASSES
 
 DEFAULT_CACHE_BYTES = 1 << 30
 MAX_JSON_BYTES = 256 * 2**20  # dataset.json

@@ -26,10 +26,10 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from adagan.config import MAX_CLASSES, check_options
 from adagan.data import images as I
 from adagan.data.sources import Item, Source, open_source
 from adagan.errors import DatasetError
+from adagan.limits import MAX_CLASSES, check_options
 
 MAX_BYTES_IN_FLIGHT = 2**30  # encoded and decoded bytes of the images being converted at once, all threads
 

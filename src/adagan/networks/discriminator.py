@@ -15,8 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from adagan.config import DiscriminatorConfig, check_network
+from adagan.config import DiscriminatorConfig
 from adagan.errors import ConfigError
+from adagan.limits import check_network
 from adagan.networks.generator import MappingNetwork, block_resolutions, channels_at, fp16_resolution
 from adagan.networks.layers import FIR, Conv2dLayer, FullyConnectedLayer, MinibatchStdLayer
 from adagan.ops import downsample2d, setup_filter

@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from adagan.config import GeneratorConfig, check_network
+from adagan.config import GeneratorConfig
 from adagan.config import num_ws as _num_ws
 from adagan.errors import ConfigError
+from adagan.limits import check_network
 from adagan.networks.layers import FIR, Conv2dLayer, FullyConnectedLayer, normalize_2nd_moment
 from adagan.ops import bias_act, modulated_conv2d, setup_filter, upsample2d
 

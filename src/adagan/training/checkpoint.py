@@ -20,9 +20,10 @@ from pathlib import Path
 
 import torch
 
-from adagan.config import TrainConfig, to_dict
+from adagan.config import TrainConfig
 from adagan.errors import CheckpointError, ConfigError
 from adagan.io import load_extra_tensors, load_networks, read_metadata, save_networks
+from adagan.presets import same_run
 from adagan.training.state import TrainState
 
 STATE_RE = re.compile(r"^training-state-(\d+)\.safetensors$")
@@ -228,13 +229,10 @@ class RunFiles:
 
     def _same_run(self, path: Path) -> bool:
         """Whether a state's header says this run wrote it: the same learned settings (not a damaged one)."""
-        from adagan.training.run import NOT_IN_NAME
-
         if path in self.damaged:
             return False
         try:
             theirs = read_metadata(path).get("train_config")
         except CheckpointError:
             return False
-        mine = to_dict(self.config)
-        return isinstance(theirs, dict) and all(theirs.get(k) == v for k, v in mine.items() if k not in NOT_IN_NAME)
+        return same_run(theirs, self.config)

@@ -1,6 +1,6 @@
 """`adagan train` as a library: options -> a plan (config, dataset, run directory) -> processes.
 
-`plan(...)` resolves the options exactly as the CLI does (config.for_training on the opened dataset)
+`plan(...)` resolves the options exactly as the CLI does (presets.for_training on the opened dataset)
 without training; `train(...)` plans and launches, in this process, in `gpus` spawned processes, or as
 one rank of a torchrun group. The dataset is opened once per process: the planning process trains on
 the dataset it opened, spawned processes open their own.
@@ -14,8 +14,6 @@ often (kimg, max_minutes, tick, snap, metrics) are left out: rerunning with a la
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 import re
 import sys
@@ -25,13 +23,11 @@ from typing import Any
 
 import torch
 
-from adagan.config import DEFAULT_DATA, DIFFAUG_AUGPIPES, TrainConfig, for_training, to_dict, to_json
+from adagan.config import TrainConfig, to_json
 from adagan.errors import ConfigError
+from adagan.limits import check_gpus
+from adagan.presets import DEFAULT_DATA, NOT_IN_NAME, for_training, run_name  # noqa: F401 (NOT_IN_NAME: re-export)
 from adagan.training import checkpoint, distributed, stats
-
-NOT_IN_NAME = ("kimg", "max_minutes", "tick_kimg", "snap_ticks", "metrics", "amp_bf16", "channels_last")
-# Settings added after runs were named, hashed only when on, so that runs named before keep their name (and resume).
-LATER_LOSS_SETTINGS = ("lecam", "lecam_decay")
 
 
 @dataclass(frozen=True)
@@ -60,7 +56,7 @@ def plan(data: str | None = None, *, outdir: str | Path = "runs", name: str | No
     data: dataset zip or folder, or builtin:twemoji[/GROUP] (None: config.DEFAULT_DATA); resolution
     picks the built-in's size. device "auto": CUDA when available. gpus: processes (under torchrun:
     its world size). metrics: names or a comma-separated string ("none": no metrics). Every other
-    option is a keyword of config.for_training (preset, batch, gamma, kimg, aug, p, ..., overrides).
+    option is a keyword of presets.for_training (preset, batch, gamma, kimg, aug, p, ..., overrides).
     """
     from adagan.data import open_dataset
     from adagan.metrics.evaluate import metric_names
@@ -93,38 +89,10 @@ def _device_and_gpus(device: str, gpus: int | None) -> tuple[str, int]:
         raise ConfigError("--device cuda: no CUDA GPU is visible; use --device cpu")
     world_env = distributed.env_world_size()
     gpus = world_env if world_env > 1 else 1 if gpus is None else gpus
-    if gpus < 1:
-        raise ConfigError("--gpus must be at least 1")
+    check_gpus(gpus)
     if device == "cuda" and gpus > torch.cuda.device_count():
         raise ConfigError(f"--gpus {gpus}: only {torch.cuda.device_count()} GPU(s) visible")
     return device, gpus
-
-
-def run_name(config: TrainConfig, dataset_name: str, resume: str | None) -> str:
-    d = to_dict(config)
-    for key in NOT_IN_NAME:
-        d.pop(key, None)
-    if not config.loss.lecam:
-        for key in LATER_LOSS_SETTINGS:
-            d["loss"].pop(key, None)
-    d["resume"] = str(Path(resume).resolve()) if resume else None
-    digest = hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:6]
-    aug = config.augment
-    parts = [dataset_name, config.preset, aug.mode if aug.mode != "fixed" else f"p{aug.p:g}"]
-    if aug.mode != "noaug" and aug.augpipe in DIFFAUG_AUGPIPES:
-        parts.append(aug.augpipe)
-    if config.loss.lecam:
-        parts.append(f"lecam{config.loss.lecam:g}")
-    if config.cond:
-        parts.append("cond")
-    if config.mirror:
-        parts.append("mirror")
-    if config.subset:
-        parts.append(f"sub{config.subset}")
-    if resume:
-        parts.append("from-" + re.sub(r"[^A-Za-z0-9_.-]+", "", Path(resume).stem)[:24])
-    parts.append(digest)
-    return "-".join(parts)
 
 
 MAX_NAME = 200  # characters of a run directory name
