@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,33 +20,12 @@ from safetensors.torch import save_file
 
 from adagan.config import DiscriminatorConfig, GeneratorConfig, TrainConfig, from_dict, to_dict
 from adagan.errors import CheckpointError, ConfigError
+from adagan.files import atomic_write
 from adagan.limits import check_network
 
 FORMAT = "adagan"
 FORMAT_VERSION = "1"
 NETWORK_NAMES = ("G", "D", "G_ema")
-
-
-def atomic_write(path: str | os.PathLike, write_fn) -> None:
-    """Call write_fn(tmp_path) on a temp file in the same folder, then rename it over `path`.
-
-    A crash at any moment leaves either the old file or the new one, never half a file.
-    """
-    path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    except OSError as e:
-        raise CheckpointError(f"cannot write {path}: {e.strerror or e}; choose a writable location") from None
-    os.close(fd)
-    try:
-        write_fn(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _net_config(net) -> GeneratorConfig | DiscriminatorConfig:

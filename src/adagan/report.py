@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from adagan.errors import AdaganError
+from adagan.files import atomic_write, write_text
 
 PANELS = [
     ("Losses", ["Loss/G/loss", "Loss/D/loss"]),
@@ -112,10 +113,10 @@ def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
     fig.suptitle(run_dir.name, fontsize=11)
     fig.tight_layout()
     png = run_dir / "report.png"
-    tmp = run_dir / ".report.png.tmp"
-    fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
-    os.replace(tmp, png)
+    try:
+        atomic_write(png, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
+    finally:
+        plt.close(fig)
 
     grids = sorted(run_dir.glob("fakes[0-9]*.png"))[-1:] + [p for p in (run_dir / "reals.png",) if p.exists()]
     last = rows[-1]
@@ -128,9 +129,7 @@ def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}img{max-width:100%}</style>"
             + "".join(parts))
     out = run_dir / "report.html"
-    tmp = run_dir / ".report.html.tmp"
-    tmp.write_text(page)
-    os.replace(tmp, out)
+    write_text(out, page)
     return png, out
 
 

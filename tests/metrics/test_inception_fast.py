@@ -146,17 +146,17 @@ def test_onnx_export_is_cached_and_checked(tmp_path):
     assert det.impl == "onnxruntime" and files[0].stat().st_mtime_ns == stamp
     # A net whose ONNX export would differ from its TorchScript forward is refused and nothing is cached.
     os.remove(files[0])
-    import adagan.metrics.features as features
+    import adagan.metrics.inception_fast as fast
 
-    real = features.FAST_TOLERANCE
-    features.FAST_TOLERANCE = -1.0
+    real = fast.FAST_TOLERANCE
+    fast.FAST_TOLERANCE = -1.0
     try:
         with pytest.raises(RuntimeError, match="differ"):
             _detector("onnxruntime")
         with pytest.warns(UserWarning, match="using torch"):
             assert _detector("auto").impl == "torch"
     finally:
-        features.FAST_TOLERANCE = real
+        fast.FAST_TOLERANCE = real
     assert not list((W.cache_dir() / "onnx").iterdir())
 
 

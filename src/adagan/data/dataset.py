@@ -36,6 +36,7 @@ import torch.utils.data
 
 from adagan.data import images as I
 from adagan.errors import DatasetError
+from adagan.files import to_pil
 from adagan.limits import MAX_CLASSES
 
 DEFAULT_CACHE_BYTES = 1 << 30
@@ -452,10 +453,7 @@ class ImageDataset(torch.utils.data.Dataset):
                     pil = I.open_image(data, max_pixels=max(I.DEFAULT_MAX_PIXELS, 4 * self.resolution**2))
                 arr = I.to_array(I.to_channels(pil, self.num_channels))
             elif arr.shape[2] != self.num_channels:
-                from PIL import Image
-
-                arr = I.to_array(I.to_channels(Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr),
-                                               self.num_channels))
+                arr = I.to_array(I.to_channels(to_pil(arr), self.num_channels))
         except I.Skip as e:
             raise DatasetError(f"{self.path}: cannot decode {name} ({e.detail}); fix or remove it, or run "
                                "`adagan dataset`, which skips such files") from None

@@ -24,6 +24,8 @@ from pathlib import PurePosixPath
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from adagan.files import to_pil
+
 # Extensions we try to decode. Anything else in a source folder is skipped as "wrong type".
 IMAGE_EXTENSIONS = frozenset({
     ".png", ".apng", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".dib", ".gif", ".tif", ".tiff", ".webp",
@@ -273,7 +275,7 @@ def to_array(im: Image.Image) -> np.ndarray:
 
 def encode_png(arr: np.ndarray, compress_level: int = 6) -> bytes:
     """uint8 HWC -> PNG bytes (L, RGB or RGBA)."""
-    img = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
+    img = to_pil(arr)
     buf = io.BytesIO()
     img.save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()

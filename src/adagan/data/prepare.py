@@ -29,6 +29,7 @@ import numpy as np
 from adagan.data import images as I
 from adagan.data.sources import Item, Source, open_source
 from adagan.errors import DatasetError
+from adagan.files import to_pil
 from adagan.limits import MAX_CLASSES, check_options
 
 MAX_BYTES_IN_FLIGHT = 2**30  # encoded and decoded bytes of the images being converted at once, all threads
@@ -442,9 +443,7 @@ def _convert_one(item: Item, *, resolution, channels, transform, resize_filter, 
     """-> (png bytes, pixel digest, native channel count). Raises Skip."""
     data = item.read()
     if isinstance(data, np.ndarray):
-        from PIL import Image
-
-        im = Image.fromarray(data[:, :, 0] if data.shape[2] == 1 else data)
+        im = to_pil(data)
     else:
         im = I.open_image(data, max_pixels=max_pixels, draft_size=resolution, transform=transform)
     native = I.image_channels(im.mode)

@@ -22,15 +22,18 @@ import torch
 
 from adagan.config import TrainConfig
 from adagan.errors import CheckpointError, ConfigError
+from adagan.files import temp_pattern
 from adagan.io import load_extra_tensors, load_networks, read_metadata, save_networks
 from adagan.presets import same_run
 from adagan.training.state import TrainState
 
 STATE_RE = re.compile(r"^training-state-(\d+)\.safetensors$")
 KEEP_STATES = 3
-# Temporaries of our atomic writes (io.atomic_write, monitor and report): `.<name>[.<random>].tmp`.
-TEMP_RE = re.compile(r"^\.(network-snapshot-\d+\.safetensors|training-state-\d+\.safetensors|fakes(\d+|_init)\.png|"
-                     r"reals\.png|report\.(png|html)|config\.json)(\.[A-Za-z0-9_]+)?\.tmp$|^stats\.jsonl\.tmp$")
+# Temporaries that files.atomic_write leaves for the files of a run (`.<name>.<random>.tmp`), and the one name
+# that versions before it used for stats.jsonl.
+RUN_FILES = (r"network-snapshot-\d+\.safetensors|training-state-\d+\.safetensors|fakes(\d+|_init)\.png|reals\.png|"
+             r"report\.(png|html)|config\.json|stats\.jsonl")
+TEMP_RE = re.compile(temp_pattern(RUN_FILES) + r"|^stats\.jsonl\.tmp$")
 LOCK_NAME = ".lock"
 MAX_NIMG = 2**53  # progress counters beyond this are not from a real run
 

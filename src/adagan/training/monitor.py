@@ -9,7 +9,6 @@ learned.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 import time
@@ -18,10 +17,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from PIL import Image
 
 from adagan.config import to_json
 from adagan.errors import ConfigError
+from adagan.files import atomic_write, save_png, write_text
 from adagan.ops.image import make_grid, to_float, to_uint8
 from adagan.training import stats
 
@@ -41,12 +40,7 @@ def grid_shape(resolution: int) -> tuple[int, int]:
 def save_image_grid(images: torch.Tensor, path: Path, grid: tuple[int, int]) -> None:
     """images: float [N, C, H, W] in [-1, 1] -> a PNG grid of grid=(cols, rows), written atomically."""
     gw, gh = grid
-    img = make_grid(to_uint8(images).permute(0, 2, 3, 1).cpu().numpy(), cols=gw, rows=gh)
-    C = img.shape[2]
-    pil = Image.fromarray(img[:, :, 0] if C == 1 else img, {1: "L", 3: "RGB", 4: "RGBA"}[C])
-    tmp = path.with_name(f".{path.name}.tmp")
-    pil.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    save_png(make_grid(to_uint8(images).permute(0, 2, 3, 1).cpu().numpy(), cols=gw, rows=gh), path)
 
 
 class ImageGrids:
@@ -210,9 +204,7 @@ class Monitor:
             return
         if resumed or cur_nimg == 0:  # from scratch: ticks of an attempt that never saved a state go too
             truncate_stats(self.run_dir / "stats.jsonl", cur_nimg)
-        tmp = self.run_dir / ".config.json.tmp"
-        tmp.write_text(to_json(config) + "\n")
-        os.replace(tmp, self.run_dir / "config.json")
+        write_text(self.run_dir / "config.json", to_json(config) + "\n")
         if cur_nimg == 0:
             self.grids.reals(self.run_dir / "reals.png")
             self.grids.fakes(t.G_ema, self.run_dir / "fakes_init.png")
@@ -309,16 +301,18 @@ def truncate_stats(path: Path, cur_nimg: int) -> None:
     not a tick's record (cut short, or edited)."""
     if not path.is_file():
         return
-    tmp = path.with_name(path.name + ".tmp")
-    with open(path, "rb") as src, open(tmp, "w") as dst:
-        for raw in src:
-            try:
-                kimg = json.loads(raw)["Progress/kimg"]
-                if isinstance(kimg, int | float) and kimg * 1000 <= cur_nimg + 1e-6:
-                    dst.write(raw.decode().rstrip("\n") + "\n")
-            except (ValueError, KeyError, TypeError, IndexError, RecursionError):
-                continue
-    os.replace(tmp, path)
+
+    def write(tmp):
+        with open(path, "rb") as src, open(tmp, "w") as dst:
+            for raw in src:
+                try:
+                    kimg = json.loads(raw)["Progress/kimg"]
+                    if isinstance(kimg, int | float) and kimg * 1000 <= cur_nimg + 1e-6:
+                        dst.write(raw.decode().rstrip("\n") + "\n")
+                except (ValueError, KeyError, TypeError, IndexError, RecursionError):
+                    continue
+
+    atomic_write(path, write)
 
 
 def peak_ram_gb() -> float:
