@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from adagan.augment import AUGPIPES, TRANSFORMS, AugmentPipe, build_pipe
-from adagan.augment.pipeline import _Draws, blit, filter_bands, resample, resample_filter, resample_ref
+from adagan.augment.pipeline import _Draws, filter_bands
+from adagan.augment.resample import blit, resample, resample_filter, resample_ref
 from adagan.errors import ConfigError
 from adagan.ops import setup_filter
 
@@ -119,13 +120,13 @@ def test_resample_paths_agree_in_gradients_and_by_size(monkeypatch):
         assert torch.autograd.gradcheck(lambda t, impl=impl: resample(t, M, f, impl=impl), (x,), fast_mode=True)
         assert torch.autograd.gradgradcheck(lambda t, impl=impl: resample(t, M, f, impl=impl), (x,), fast_mode=True)
     # 'auto' switches at RESAMPLE_MATMUL_MAX; both sides of the switch give the same pixels.
-    import adagan.augment.pipeline as pipeline
+    import adagan.augment.resample as resample_module
 
     with pytest.raises(ValueError, match="impl"):
         resample(x, M, f, impl="fft")
     want = resample(x, M, f, impl="matmul")
     for limit in (0, 7, 1000):
-        monkeypatch.setattr(pipeline, "RESAMPLE_MATMUL_MAX", limit)
+        monkeypatch.setattr(resample_module, "RESAMPLE_MATMUL_MAX", limit)
         assert (resample(x, M, f) - want).abs().max() < 1e-12
 
 
