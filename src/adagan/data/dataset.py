@@ -35,9 +35,9 @@ import torch
 import torch.utils.data
 
 from adagan.data import images as I
+from adagan.data.labels import label_matrix
 from adagan.errors import DatasetError
 from adagan.files import to_pil
-from adagan.limits import MAX_CLASSES
 
 DEFAULT_CACHE_BYTES = 1 << 30
 MAX_JSON_BYTES = 256 * 2**20  # dataset.json
@@ -198,8 +198,10 @@ class ImageDataset(torch.utils.data.Dataset):
         # Labels.
         labels = meta.get("labels")
         self.data_has_labels = isinstance(labels, list) and len(labels) > 0
-        self._label_matrix, all_class_names = self._parse_labels(labels, meta.get("class_names"), names) \
-            if (use_labels and self.data_has_labels) else (None, [])
+        self._label_matrix, all_class_names = (None, [])
+        if use_labels and self.data_has_labels:
+            self._label_matrix, all_class_names = label_matrix(labels, meta.get("class_names"), names,
+                                                               f"{self.path}: dataset.json")
 
         # Subset (seeded, before mirroring).
         base = np.arange(len(names))
@@ -278,46 +280,6 @@ class ImageDataset(torch.utils.data.Dataset):
         if w != h:
             raise DatasetError(f"{self.path}: images are {w}x{h}, not square; {hint} (it crops or pads them)")
         return w, 1 if gray else 3
-
-    def _parse_labels(self, labels: list, class_names, names: list[str]):
-        what = f"{self.path}: dataset.json"
-        table: dict[str, object] = {}
-        for e in labels:
-            if not (isinstance(e, (list, tuple)) and len(e) == 2 and isinstance(e[0], str)):
-                raise DatasetError(f"{what} has a bad label entry {str(e)[:60]}; re-create it with "
-                                   "`adagan dataset`")
-            table[e[0].replace("\\", "/")] = e[1]
-        missing = [n for n in names if n not in table]
-        if missing:
-            raise DatasetError(f"{what} has no label for {len(missing)} image(s) (e.g. {missing[0]}); "
-                               "re-create the dataset with `adagan dataset`, or train without labels")
-        values = [table[n] for n in names]
-        if all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
-            c_dim = max(values) + 1
-            if c_dim > MAX_CLASSES:
-                raise DatasetError(f"{what} has class index {max(values):,}; at most {MAX_CLASSES:,} classes "
-                                   f"(0..{MAX_CLASSES - 1}) are supported")
-            if isinstance(class_names, list) and c_dim <= len(class_names) <= MAX_CLASSES:
-                c_dim = len(class_names)
-                cls = [str(c) for c in class_names]
-            else:
-                cls = [str(i) for i in range(c_dim)]
-            mat = np.zeros([len(names), c_dim], np.float32)
-            mat[np.arange(len(names)), values] = 1
-            return mat, cls
-        # Label vectors: equal length, at most MAX_CLASSES numbers each, all finite (checked before building).
-        ok = all(isinstance(v, list) and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
-                 for v in values)
-        lengths = {len(v) for v in values} if ok else set()
-        if not ok or len(lengths) != 1 or not 0 < next(iter(lengths)) <= MAX_CLASSES:
-            raise DatasetError(f"{what}: labels must be class indices (0 to {MAX_CLASSES - 1}) or equal-length "
-                               f"vectors of at most {MAX_CLASSES} numbers; re-create it with `adagan dataset`")
-        mat = np.asarray(values, dtype=np.float64)
-        if not np.isfinite(mat).all() or np.abs(mat).max() > 1e6:
-            bad = names[int(np.flatnonzero(~np.isfinite(mat).all(1) | (np.abs(mat) > 1e6).any(1))[0])]
-            raise DatasetError(f"{what}: the label of {bad} holds NaN, infinite or huge values; fix dataset.json "
-                               "or train without --cond")
-        return mat.astype(np.float32), [str(i) for i in range(mat.shape[1])]
 
     # -- public API --
 
@@ -476,7 +438,8 @@ def open_dataset(spec: str | os.PathLike | None, *, resolution: int | None = Non
     resolution: for built-ins, the size to use (default 32); for other data, checked against the images.
     log: callable for one-line progress notes (default: stderr), used for the built-in's first conversion.
     """
-    from adagan.data.builtin import builtin_path, resolved_builtin
+    from adagan.data.builtin import resolved_builtin
+    from adagan.data.prepare import builtin_path
 
     spec_s = "builtin:twemoji" if spec is None or str(spec).strip() == "" else str(spec)
     say = log if log is not None else (lambda msg: print(msg, file=sys.stderr, flush=True))

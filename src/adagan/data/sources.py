@@ -70,10 +70,8 @@ class Source:
 def open_source(spec: str | os.PathLike) -> Source:
     """Parse --source: 'builtin:NAME[@RES]', a folder, a zip, an MNIST idx file or a CIFAR-10 tarball."""
     s = str(spec)
-    if s.startswith("builtin:"):
-        from adagan.data.builtin import builtin_source
-
-        return builtin_source(s)
+    if s.startswith("builtin:"):  # a built-in set is a Source of data/builtin.py (prepare.open_any)
+        raise DatasetError(f"--source {s}: open built-in sets with adagan.data.prepare.open_any")
     path = Path(s).expanduser()
     if not path.exists():
         raise DatasetError(f"--source {s}: no such file or folder; give a folder of images, a .zip, MNIST "
@@ -98,7 +96,7 @@ def open_source(spec: str | os.PathLike) -> Source:
 # ---- folder ---------------------------------------------------------------------------------------------
 
 
-def _read_file(path: Path, limit: int = MAX_FILE_BYTES) -> Callable[[], bytes]:
+def read_file(path: Path, limit: int = MAX_FILE_BYTES) -> Callable[[], bytes]:
     def read() -> bytes:
         try:
             size = path.stat().st_size
@@ -153,7 +151,7 @@ def folder_source(root: Path) -> Source:
             if rel == "dataset.json":
                 meta = _load_json_file(root / fn, f"{root}/dataset.json")
                 continue
-            items.append(Item(rel, _read_file(path), nbytes=st.st_size, head=_file_head(path)))
+            items.append(Item(rel, read_file(path), nbytes=st.st_size, head=_file_head(path)))
     items.sort(key=lambda it: it.name)
     if not items and not rejected:
         raise DatasetError(f"--source {root}: the folder is empty; put images in it (sub-folders = classes)")
@@ -162,7 +160,7 @@ def folder_source(root: Path) -> Source:
 
 def _load_json_file(path: Path, what: str) -> dict:
     try:
-        return _parse_dataset_json(_read_file(path, MAX_JSON_BYTES)(), what)
+        return _parse_dataset_json(read_file(path, MAX_JSON_BYTES)(), what)
     except Skip as e:
         raise DatasetError(f"cannot read {what}: {e.detail}") from None
 
