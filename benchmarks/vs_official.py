@@ -151,8 +151,8 @@ def make_sides(off, tcfg, device):
     from adagan.augment import AugmentPipe
     from adagan.ops.image import to_float
     from adagan.training.ema import update_ema
-    from adagan.training.loop import build_phases
     from adagan.training.loss import StyleGAN2Loss
+    from adagan.training.trainer import build_phases
 
     oG, oD, aG, aD = build_pair(off, tcfg, device)
     lc, oc = tcfg.loss, tcfg.optim

@@ -8,8 +8,8 @@ from adagan.errors import ConfigError
 from adagan.networks import Discriminator, Generator
 from adagan.presets import PRESETS, resolve
 from adagan.training import stats
-from adagan.training.loop import _make_optimizer, build_phases, draw_gen_c, frozen_d_params, iteration_seed
 from adagan.training.loss import LeCam, StyleGAN2Loss
+from adagan.training.trainer import _make_optimizer, build_phases, draw_gen_c, frozen_d_params, iteration_seed
 
 
 def _nets(c_dim=0):

@@ -9,9 +9,9 @@ from adagan.data import InfiniteSampler
 from adagan.io import load_extra_tensors, load_networks, read_metadata, save_networks
 from adagan.training import checkpoint
 from adagan.training.ema import ema_beta, update_ema
-from adagan.training.loop import build_phases
 from adagan.training.loss import StyleGAN2Loss
 from adagan.training.state import TrainState
+from adagan.training.trainer import build_phases
 
 
 def _state(tiny_cfgs, seed=0):

@@ -251,7 +251,7 @@ def test_stop_between_snapshots_keeps_the_scheduled_snapshot(dataset_zip, tmp_pa
 def test_fake_labels_are_drawn_from_the_dataset(run_cli, dataset_zip, tmp_path, monkeypatch):
     # Official training_loop.py: each generated image gets the label of a random dataset image, independent
     # of the reals of its round (adagan used to permute the round's real labels).
-    from adagan.training import loop
+    from adagan.training import trainer
     from adagan.training.loss import StyleGAN2Loss
 
     calls = []
@@ -261,7 +261,7 @@ def test_fake_labels_are_drawn_from_the_dataset(run_cli, dataset_zip, tmp_path, 
             calls.append((real_c.argmax(1).sort().values, gen_c.clone()))
             return super().accumulate_gradients(phase, real_img, real_c, gen_z, gen_c, gain)
 
-    monkeypatch.setattr(loop, "StyleGAN2Loss", Recording)
+    monkeypatch.setattr(trainer, "StyleGAN2Loss", Recording)
     code, _, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--name", "c", "--cond",
                            "--kimg", "0.008", *TINY)
     assert code == 0, err
@@ -401,7 +401,7 @@ def test_driver_phases_can_be_called_directly(dataset_zip, tmp_path):
     from adagan.presets import for_training
     from adagan.training import loop, stats
     from adagan.training.distributed import Context
-    from adagan.training.monitor import TickClock
+    from adagan.training.schedule import TickClock
     from adagan.training.state import Progress
 
     ds = open_dataset(str(dataset_zip))

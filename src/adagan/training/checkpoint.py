@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from adagan.config import TrainConfig
-from adagan.errors import CheckpointError, ConfigError
+from adagan.errors import AdaganError, CheckpointError, ConfigError
 from adagan.files import temp_pattern
 from adagan.io import load_extra_tensors, load_networks, read_metadata, save_networks
 from adagan.presets import same_run
@@ -53,6 +53,22 @@ def list_states(run_dir: Path) -> list[Path]:
         return []
     found = [(int(m.group(1)), p) for p in run_dir.iterdir() if (m := STATE_RE.match(p.name))]
     return [p for _, p in sorted(found)]
+
+
+def snapshot_nimg(path: Path) -> int | None:
+    """cur_nimg recorded in an existing snapshot; None when there is none (or it cannot be read)."""
+    if not path.is_file():
+        return None
+    try:
+        nimg = read_metadata(path).get("meta.cur_nimg")
+    except (AdaganError, OSError, ValueError):
+        return None
+    return nimg if isinstance(nimg, int) else None
+
+
+def newest_snapshot(run_dir: Path) -> str | None:
+    snaps = sorted(Path(run_dir).glob("network-snapshot-[0-9]*.safetensors"))
+    return str(snaps[-1]) if snaps else None
 
 
 def save_snapshot(run_dir: Path, state: TrainState, config: TrainConfig) -> Path:
@@ -95,6 +111,20 @@ def load(path: Path, state: TrainState) -> None:
         raise CheckpointError(str(e).replace(f"{path}: ", "").replace(f"{path} ", "the file ")) from None
     except (KeyError, ValueError, RuntimeError, TypeError, AttributeError, IndexError) as e:
         raise CheckpointError(f"not a usable training state ({type(e).__name__}: {str(e)[:200]})") from None
+
+
+def resume_newest(run_dir: Path, state: TrainState, skipped=None) -> Path | None:
+    """Load the newest state file of run_dir that loads into `state` and return its path; None when none
+    does. skipped(path, error) hears of each damaged state passed over (RunFiles names them in the log)."""
+    for path in reversed(list_states(run_dir)):
+        try:
+            load(path, state)
+        except CheckpointError as e:
+            if skipped is not None:
+                skipped(path, e)
+            continue
+        return path
+    return None
 
 
 def _check_parts(tensors: dict, meta: dict) -> None:
@@ -198,23 +228,20 @@ class RunFiles:
             self._lock = None
 
     def resume(self, state: TrainState) -> Path | None:
-        """Load the newest state that loads; None when there is none at all. CheckpointError when every
-        state is damaged (naming each)."""
-        states = list_states(self.run_dir)
-        for path in reversed(states):
-            try:
-                load(path, state)
-            except CheckpointError as e:
-                self.damaged[path] = str(e)
-                self.log(f"Skipped the damaged training state {path.name} ({e}); it is left in place, delete it "
-                         "once you no longer need it.")
-                continue
-            return path
-        if states:
+        """Load the newest state that loads (`resume_newest`); None when there is none at all. CheckpointError
+        when every state is damaged (naming each)."""
+
+        def skipped(path: Path, e: CheckpointError) -> None:
+            self.damaged[path] = str(e)
+            self.log(f"Skipped the damaged training state {path.name} ({e}); it is left in place, delete it "
+                     "once you no longer need it.")
+
+        path = resume_newest(self.run_dir, state, skipped)
+        if path is None and self.damaged:
             listed = "; ".join(f"{p.name}: {why}" for p, why in self.damaged.items())
             raise CheckpointError(f"no intact training state in {self.run_dir} ({listed[:400]}); move the damaged "
                                   "files away to start this run over, or pass --new for a fresh run")
-        return None
+        return path
 
     def save(self, state: TrainState, keep: int = KEEP_STATES) -> Path:
         path = state_path(self.run_dir, state.progress.cur_nimg)

@@ -1,5 +1,5 @@
 """Everything that watches a training run without changing it: log.txt and the console, stats.jsonl,
-TensorBoard, the progress bar, image grids, report.png, phase timings and stop signals.
+TensorBoard, the progress bar, image grids and report.png (phase timings: trainer.PhaseTimer).
 
 Only the main process writes files or prints; each method may be called on every rank. Nothing here
 draws from the global random generators (the grids use their own), so watching never changes what is
@@ -9,9 +9,6 @@ learned.
 from __future__ import annotations
 
 import json
-import signal
-import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,10 +19,9 @@ from adagan.config import to_json
 from adagan.errors import ConfigError
 from adagan.files import atomic_write, save_png, write_text
 from adagan.ops.image import make_grid, to_float, to_uint8
-from adagan.training import stats
 
 if TYPE_CHECKING:
-    from adagan.training.loop import Trainer
+    from adagan.training.trainer import Trainer
 
 GRID_SEED = 123  # the fixed latents of every fakes grid
 
@@ -81,66 +77,6 @@ class ImageGrids:
         return ds.get_batch(idx)[0]
 
 
-class PhaseTimer:
-    """Reports `Timing/<phase>_ms` per phase call: wall clock on CPU, CUDA events on a GPU.
-
-    CUDA events are read once per tick (`flush`) so timing never stalls the GPU queue.
-    """
-
-    def __init__(self, device: torch.device):
-        self.cuda = device.type == "cuda"
-        self.pending: list[tuple[str, torch.cuda.Event, torch.cuda.Event]] = []
-
-    def start(self):
-        if not self.cuda:
-            return time.perf_counter()
-        event = torch.cuda.Event(enable_timing=True)
-        event.record()
-        return event
-
-    def stop(self, name: str, start) -> None:
-        if not self.cuda:
-            stats.report(f"Timing/{name}_ms", (time.perf_counter() - start) * 1000)
-            return
-        end = torch.cuda.Event(enable_timing=True)
-        end.record()
-        self.pending.append((name, start, end))
-
-    def flush(self) -> None:
-        for name, start, end in self.pending:
-            end.synchronize()
-            stats.report(f"Timing/{name}_ms", start.elapsed_time(end))
-        self.pending.clear()
-
-
-class StopFlag:
-    """SIGINT/SIGTERM set a flag; the loop saves and exits at the end of the iteration."""
-
-    def __init__(self):
-        self.stop = False
-        self.signal_name = ""
-        self._old = {}
-
-    def install(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._old[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread
-                pass
-
-    def _handle(self, signum, frame):
-        if self.stop and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # second Ctrl-C: give up immediately
-        self.stop = True
-        self.signal_name = signal.Signals(signum).name
-        print(f"\n{self.signal_name}: finishing this iteration and saving the state "
-              "(Ctrl-C again to quit without saving)...", file=sys.stderr, flush=True)
-
-    def restore(self):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-
 class Logger:
     """Prints and appends to log.txt (main process only)."""
 
@@ -162,26 +98,6 @@ class Logger:
     def close(self):
         if self.file:
             self.file.close()
-
-
-class TickClock:
-    """Wall-clock time of the run and of the current tick."""
-
-    def __init__(self, cur_nimg: int):
-        self.t_start = self.tick_start = time.time()
-        self.tick_start_nimg = cur_nimg
-
-    def minutes(self) -> float:
-        return (time.time() - self.t_start) / 60
-
-    def tick(self, cur_nimg: int) -> tuple[float, float, float]:
-        """(now, seconds of this tick, seconds per kimg in it)."""
-        now = time.time()
-        tick_time = now - self.tick_start
-        return now, tick_time, tick_time / max((cur_nimg - self.tick_start_nimg) / 1000, 1e-8)
-
-    def restart(self, cur_nimg: int) -> None:
-        self.tick_start, self.tick_start_nimg = time.time(), cur_nimg
 
 
 class Monitor:
@@ -313,15 +229,6 @@ def truncate_stats(path: Path, cur_nimg: int) -> None:
                     continue
 
     atomic_write(path, write)
-
-
-def peak_ram_gb() -> float:
-    try:
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    except (ImportError, AttributeError):
-        return float("nan")
 
 
 def _fmt_time(seconds: float) -> str:

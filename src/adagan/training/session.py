@@ -1,0 +1,66 @@
+"""One training run's lifecycle on one process: what it holds open, and that each is released once.
+
+A `RunSession` is a context: entering it takes the run directory (the main process's RunFiles: the lock,
+crash leftovers; docs/limits.md "Crash safety") and opens the monitor (log.txt, the console), and the
+session then owns whatever the run adds (the trainer's subscriptions, the stop flag's signal handlers,
+the statistics collector). Leaving it, however the run ends, releases them all, newest first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from adagan.config import TrainConfig
+from adagan.training.checkpoint import RunFiles
+from adagan.training.distributed import Context, any_rank
+from adagan.training.monitor import Monitor
+from adagan.training.schedule import StopFlag
+
+
+class RunSession:
+    """The run files (main process only; None elsewhere), the monitor and the stop flag of one run."""
+
+    def __init__(self, config: TrainConfig, ctx: Context, run_dir: Path):
+        self.config, self.ctx, self.run_dir = config, ctx, Path(run_dir)
+        self.files: RunFiles | None = None
+        self.monitor: Monitor | None = None
+        self.stop = StopFlag()
+        self._closers: list[Callable[[], None]] = []
+
+    def __enter__(self) -> RunSession:
+        try:
+            if self.ctx.is_main:  # the lock, a writable directory and no stale temporaries, before log.txt opens
+                self.files = RunFiles(self.run_dir, self.config)
+                self.files.open()
+                self.own(self.files.close)
+            self.monitor = Monitor(self.run_dir, self.ctx)
+            self.own(self.monitor.close)
+        except BaseException:
+            self.close()
+            raise
+        if self.files is not None:
+            self.files.log = self.monitor.log
+            for note in self.files.notes:
+                self.monitor.log(note)
+        return self
+
+    def own(self, close: Callable[[], None]) -> None:
+        """Release `close` when the session ends (after what was owned later)."""
+        self._closers.append(close)
+
+    def watch_signals(self) -> None:
+        """From now on SIGINT/SIGTERM ask the run to stop after the iteration (restored when it ends)."""
+        self.stop.install()
+        self.own(self.stop.restore)
+
+    def stop_signal(self) -> str | None:
+        """The signal that asked any rank to stop (its name), else None; call it on every rank alike."""
+        return (self.stop.signal_name or "signal") if any_rank(self.ctx, self.stop.stop) else None
+
+    def close(self) -> None:
+        while self._closers:
+            self._closers.pop()()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
