@@ -22,7 +22,7 @@ swapped every round, so both see the same machine load):
               is due: per phase zero_grad, requires_grad on, accumulate_gradients, requires_grad off,
               (official: nan_to_num of the gradients), Adam step; then the G_ema update; reals converted
               from uint8 first. adagan's side uses its loop's own pieces (build_phases, StyleGAN2Loss,
-              training.ema.update_ema, ops.image.to_float) the way loop.run_phase strings them together.
+              training.trainer.update_ema, ops.image.to_float) the way loop.run_phase strings them together.
               The ADA p update (every 4th iteration, < 1 ms) and data loading are left out.
   The iteration's calls also time their parts: phases (accumulate_gradients), optimizer (zero_grad,
   requires_grad, nan_to_num, Adam), G_ema, data; "overhead / phases" is everything but the phases over
@@ -150,9 +150,8 @@ class Side:
 def make_sides(off, tcfg, device):
     from adagan.augment import AugmentPipe
     from adagan.ops.image import to_float
-    from adagan.training.ema import update_ema
     from adagan.training.loss import StyleGAN2Loss
-    from adagan.training.trainer import build_phases
+    from adagan.training.trainer import build_phases, update_ema
 
     oG, oD, aG, aD = build_pair(off, tcfg, device)
     lc, oc = tcfg.loss, tcfg.optim

@@ -22,6 +22,8 @@ from adagan.errors import ConfigError
 
 @dataclass(frozen=True)
 class GeneratorConfig:
+    """The generator (mapping + synthesis network; StyleGAN2 config F unless a preset says otherwise)."""
+
     z_dim: int = 512  # input latent size
     w_dim: int = 512  # intermediate latent size
     c_dim: int = 0  # number of classes (0 = unconditional)
@@ -41,6 +43,8 @@ class GeneratorConfig:
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:
+    """The discriminator; its shared fields mean what GeneratorConfig's do."""
+
     c_dim: int = 0
     img_resolution: int = 256
     img_channels: int = 3
@@ -58,6 +62,8 @@ class DiscriminatorConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
+    """The losses and regularizers of training/loss.py (paper §2-3; StyleGAN2 App. B)."""
+
     r1_gamma: float = 10.0  # R1 weight; penalty = gamma/2 * ||grad||^2 (0 = no R1)
     # Lazy regularization (StyleGAN2 App. B): the regularizer runs every N steps with gain N, and Adam gets
     # lr * N/(N+1), betas ** (N/(N+1)) even when the regularizer's weight is 0. None or 0 = not lazy: every
@@ -76,6 +82,8 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
+    """Adam for G and D (the official defaults; lazy regularization rescales them)."""
+
     lr_g: float = 0.002
     lr_d: float = 0.002
     beta1: float = 0.0
@@ -114,6 +122,8 @@ PRESET_NAMES = ("auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar
 
 @dataclass(frozen=True)
 class AugmentConfig:
+    """Augmentation (paper §2.3-3): the mode, p and its controller, the pipe."""
+
     mode: str = "ada"  # one of AUGMENT_MODES: "ada" (adaptive p), "fixed" (p as given) or "noaug"
     p: float = 0.0  # initial p for ada, the p for fixed
     target: float = 0.6  # r_t target
@@ -124,6 +134,8 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """Everything a training run is: the sections, the batch, the schedule, the data, the limits."""
+
     cfg: str = "auto"  # the preset this was resolved from (`preset`; official and CLI name: --cfg)
     G: GeneratorConfig = field(default_factory=GeneratorConfig)
     D: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from adagan.errors import CheckpointError, ConfigError
+from adagan.ops.image import make_grid
 
 TEMP_SUFFIX = ".tmp"
 
@@ -78,8 +79,6 @@ def save_png(img: np.ndarray, path: str | os.PathLike) -> None:
 
 def save_grid(images: np.ndarray, path: str | os.PathLike, cols: int | None = None) -> None:
     """uint8 [N, H, W, C] -> one image file of the images in a grid (ops.image.make_grid), atomically."""
-    from adagan.ops.image import make_grid
-
     save_image(make_grid(images, cols), path)
 
 

@@ -8,10 +8,9 @@ from adagan.config import TrainConfig, from_dict
 from adagan.data import InfiniteSampler
 from adagan.io import load_extra_tensors, load_networks, read_metadata, save_networks
 from adagan.training import checkpoint
-from adagan.training.ema import ema_beta, update_ema
 from adagan.training.loss import StyleGAN2Loss
 from adagan.training.state import TrainState
-from adagan.training.trainer import build_phases
+from adagan.training.trainer import build_phases, ema_beta, update_ema
 
 
 def _state(tiny_cfgs, seed=0):

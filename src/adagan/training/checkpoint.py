@@ -73,26 +73,38 @@ def newest_snapshot(run_dir: Path) -> str | None:
 
 def save_snapshot(run_dir: Path, state: TrainState, config: TrainConfig) -> Path:
     """network-snapshot for the current kimg: G, D, G_ema, augment p and the config."""
-    cur_nimg = state.progress.cur_nimg
-    path = snapshot_path(run_dir, cur_nimg)
-    p = state.controller.p if state.controller is not None else 0.0
-    save_networks(path, **state.networks, config=config, extra_tensors={"augment_p": torch.tensor(p)},
-                  metadata={"kimg": cur_nimg / 1000, "cur_nimg": cur_nimg})
-    return path
+    return _write([_snapshot_file(run_dir, state)], state, config)[0]
 
 
 def save(run_dir: Path, state: TrainState, config: TrainConfig, keep: int | None = KEEP_STATES) -> Path:
-    """Write the whole training state; keep the newest `keep` state files (None: delete none; RunFiles.save
+    """Write the whole training state; keep the newest `keep` state files (None: delete none; RunFiles.save_state
     prunes only the states of its own run)."""
-    tensors: dict[str, torch.Tensor] = {}
-    meta: dict = {}
-    for name, value in state.state_dict().items():
-        _flatten(name, value, tensors, meta)
-    path = state_path(run_dir, state.progress.cur_nimg)
-    save_networks(path, **state.networks, config=config, extra_tensors=tensors, metadata=meta)
+    path = _write([_state_file(run_dir, state)], state, config)[0]
     for old in list_states(run_dir)[:-keep] if keep else []:
         old.unlink(missing_ok=True)
     return path
+
+
+def _snapshot_file(run_dir: Path, state: TrainState) -> tuple[Path, dict, dict]:
+    """(path, extra tensors, metadata) of the snapshot of the current kimg."""
+    cur_nimg = state.progress.cur_nimg
+    p = state.controller.p if state.controller is not None else 0.0
+    return snapshot_path(run_dir, cur_nimg), {"augment_p": torch.tensor(p)}, {"kimg": cur_nimg / 1000,
+                                                                              "cur_nimg": cur_nimg}
+
+
+def _state_file(run_dir: Path, state: TrainState) -> tuple[Path, dict, dict]:
+    """(path, extra tensors, metadata) of the training state: every part, tensors apart from JSON."""
+    path = state_path(run_dir, state.progress.cur_nimg)
+    tensors, meta = state.flat_state_dict()
+    return path, tensors, meta
+
+
+def _write(files: list[tuple[Path, dict, dict]], state: TrainState, config: TrainConfig) -> list[Path]:
+    """Each (path, extras, metadata) as a network file holding the state's networks, atomically, in order."""
+    for path, tensors, meta in files:
+        save_networks(path, **state.networks, config=config, extra_tensors=tensors, metadata=meta)
+    return [path for path, _, _ in files]
 
 
 def load(path: Path, state: TrainState) -> None:
@@ -106,7 +118,7 @@ def load(path: Path, state: TrainState) -> None:
         _check_parts(tensors, meta)
         for name, net in state.networks.items():
             net.load_state_dict(nets[name].state_dict(), strict=True)
-        state.load_state_dict({name: _unflatten(name, tensors, meta) for name in state.parts()})
+        state.load_flat_state_dict(tensors, meta)
     except CheckpointError as e:  # the caller names the file
         raise CheckpointError(str(e).replace(f"{path}: ", "").replace(f"{path} ", "the file ")) from None
     except (KeyError, ValueError, RuntimeError, TypeError, AttributeError, IndexError) as e:
@@ -145,26 +157,6 @@ def _check_parts(tensors: dict, meta: dict) -> None:
             raise ValueError(f"{name} holds NaN or infinite values")
 
 
-def _flatten(name: str, value, tensors: dict, meta: dict) -> None:
-    """A tensor, or a dict holding tensors, goes to `tensors` (dotted names); anything else is JSON."""
-    if isinstance(value, torch.Tensor):
-        tensors[name] = value
-    elif isinstance(value, dict) and any(isinstance(v, torch.Tensor) for v in value.values()):
-        for key, v in value.items():
-            _flatten(f"{name}.{key}", v, tensors, meta)
-    else:
-        meta[name] = value
-
-
-def _unflatten(name: str, tensors: dict, meta: dict):
-    if name in tensors:
-        return tensors[name]
-    if name in meta:
-        return meta[name]
-    prefix = f"{name}."
-    return {k[len(prefix):]: v for src in (tensors, meta) for k, v in src.items() if k.startswith(prefix)}
-
-
 def _upgrade(tensors: dict, meta: dict) -> None:
     """States written before TrainState named two parts differently; read them as today's."""
     if "pl_mean" in tensors:
@@ -179,8 +171,9 @@ class RunFiles:
     Only the main process creates one. `open()` takes the lock (a second `adagan train` on the same
     directory is refused), checks that the directory is writable and removes our temporaries a killed
     run left behind. `resume()` loads the newest intact state, skipping (and naming) damaged ones.
-    `save()` writes a state and deletes older states of this same run only: never a state it skipped as
-    damaged, nor one whose header says another run (other learned settings) wrote it.
+    `save_state()` writes a state (after the kimg's snapshot when asked) and deletes older states of this
+    same run only: never a state it skipped as damaged, nor one whose header says another run (other learned
+    settings) wrote it.
     """
 
     def __init__(self, run_dir: Path, config: TrainConfig, log=print):
@@ -243,13 +236,17 @@ class RunFiles:
                                   "files away to start this run over, or pass --new for a fresh run")
         return path
 
-    def save(self, state: TrainState, keep: int = KEEP_STATES) -> Path:
+    def save_state(self, state: TrainState, keep: int = KEEP_STATES, *, snapshot: bool = False) -> Path:
+        """Write the training state (after the kimg's network snapshot when `snapshot`) and prune this run's
+        older states; a damaged state of the same name is moved aside first, never overwritten."""
         path = state_path(self.run_dir, state.progress.cur_nimg)
-        if path in self.damaged and path.exists():  # a damaged state is never overwritten: it moves aside
+        if path in self.damaged and path.exists():
             aside = path.with_name(path.name + ".damaged")
             os.replace(path, aside)
             self.log(f"Kept the damaged {path.name} as {aside.name}; this run writes a new state under its name.")
-        save(self.run_dir, state, self.config, keep=None)
+        files = [_snapshot_file(self.run_dir, state)] if snapshot else []
+        files.append(_state_file(self.run_dir, state))
+        _write(files, state, self.config)
         self.written.add(path)
         ours = [p for p in list_states(self.run_dir) if p in self.written or self._same_run(p)]
         for old in ours[:-keep]:

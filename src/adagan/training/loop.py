@@ -1,5 +1,5 @@
 """The training loop (Karras et al. 2020; StyleGAN2 App. B): a short driver over parts that can be called
-on their own: `setup` (the trainer, resumed from the run's newest intact state or started from transfer
+on their own: session.setup (the trainer, resumed from the run's newest intact state or started from transfer
 weights), trainer.run_iteration (one iteration), trainer.end_tick (statistics of a tick) and `save_snapshot`.
 
 A run's lifecycle is one RunSession (session.py: run files, monitor, stop flag, all released once), its
@@ -15,39 +15,12 @@ from adagan.config import TrainConfig
 from adagan.training import checkpoint, stats
 from adagan.training.distributed import Context, any_rank, barrier, check_in_sync
 from adagan.training.schedule import Schedule
-from adagan.training.session import RunSession
-from adagan.training.trainer import Trainer, build_phases, build_trainer, end_tick, run_iteration, run_phase
-from adagan.training.transfer import load_transfer_weights, shape_differences
+from adagan.training.session import RunSession, setup
+from adagan.training.trainer import Trainer, build_phases, end_tick, run_iteration, run_phase
+from adagan.training.transfer import shape_differences
 
 __all__ = ["Trainer", "build_phases", "end_tick", "run_iteration", "run_phase", "save_snapshot", "setup",
            "shape_differences", "training_loop"]
-
-
-def setup(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, resume_weights: Path | None = None,
-          log=print, files: checkpoint.RunFiles | None = None) -> tuple[Trainer, bool]:
-    """The trainer of one process, resumed from run_dir's newest intact state, else initialised from
-    `resume_weights` (transfer learning). files: the main process's opened RunFiles (None: opened here on the
-    main process, and closed by trainer.close()). Returns (trainer, resumed)."""
-    own = files is None and ctx.is_main
-    if own:
-        files = checkpoint.RunFiles(run_dir, config, log)
-        files.open()
-    try:
-        t = build_trainer(config, ctx, dataset)
-        # The main process names the damaged states it skips; the other ranks load the same newest intact one.
-        resumed_from = files.resume(t.state) if files is not None else checkpoint.resume_newest(run_dir, t.state)
-    except BaseException:
-        if own:
-            files.close()
-        raise
-    if resumed_from is not None:
-        log(f"Resuming from {resumed_from.name} at kimg {t.state.progress.cur_nimg / 1000:.1f} "
-            f"(tick {t.state.progress.cur_tick}).")
-    elif resume_weights is not None:
-        load_transfer_weights(resume_weights, t.state, log)
-    if own:
-        unsubscribe, t.close = t.close, lambda: (unsubscribe(), files.close())
-    return t, resumed_from is not None
 
 
 def save_snapshot(t: Trainer, run: RunSession, metrics_fn=None, *, scheduled: bool = True) -> None:
@@ -63,13 +36,12 @@ def save_snapshot(t: Trainer, run: RunSession, metrics_fn=None, *, scheduled: bo
     if not scheduled:  # the main process reads the file; every rank then skips the metrics alike
         keep = any_rank(t.ctx, keep)
     if t.ctx.is_main:
+        run.files.save_state(t.state, snapshot=not keep)
         if keep:
             monitor.log(f"kept {path.name} ({kept_nimg / 1000:.3f} kimg); the networks at {cur_nimg / 1000:.3f} "
                         "kimg are in the training state")
         else:
-            checkpoint.save_snapshot(run.run_dir, t.state, t.config)
             monitor.fakes_grid(t.G_ema, cur_nimg)
-        run.files.save(t.state)
         monitor.report()
     barrier(t.ctx)
     if metrics_fn is not None and t.config.metrics and not keep:
@@ -93,45 +65,38 @@ def training_loop(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, 
         t, resumed = setup(config, ctx, run.run_dir, dataset, resume_weights=resume_weights, log=run.monitor.log,
                            files=run.files)
         run.own(t.close)
-        prog = t.state.progress
-        if resumed and Schedule.finished(config, prog.cur_nimg):  # a finished run, rerun: nothing to train
-            summary = {"stopped_by": "complete", "kimg": prog.cur_nimg / 1000, "ticks": prog.cur_tick,
-                       "trained_kimg": 0.0, "minutes": 0.0, "total_kimg": config.kimg,
-                       "snapshot": checkpoint.newest_snapshot(run.run_dir)}
-        else:
-            run.monitor.start(t, resumed=resumed, progress_bar=progress_bar)
-            summary = _train(t, run, metrics_fn, tick_hooks, iteration_hooks)
-    return run.monitor.finish(summary)
-
-
-def _train(t: Trainer, run: RunSession, metrics_fn, tick_hooks, iteration_hooks) -> dict:
-    """Iterations until the schedule stops the run; ticks, snapshots and hooks on the way. The summary."""
-    prog, monitor = t.state.progress, run.monitor
-    schedule, collector = Schedule(t.config, prog.cur_nimg), stats.Collector()
-    run.own(collector.close)
-    run.watch_signals()
-    last_snapshot, finite = None, True
-    while True:
-        run_iteration(t)
-        for hook in iteration_hooks:
-            hook(t)
-        monitor.advance(t.config.batch)
-        done = schedule.check_stop(prog.cur_nimg, run.stop_signal())
-        if not schedule.tick_due(prog.cur_nimg):
-            continue
-        record, sec_per_kimg = end_tick(t, collector, schedule.clock)
-        monitor.tick(record, sec_per_kimg=sec_per_kimg, eta=schedule.eta(prog.cur_nimg, sec_per_kimg))
-        for hook in tick_hooks:
-            hook(t, record)
-        check_in_sync(t.ctx, t.G, t.D)
-        scheduled, finite = schedule.after_tick(prog.cur_nimg, record, run.run_dir)
-        if (done or scheduled) and finite:
-            save_snapshot(t, run, metrics_fn, scheduled=scheduled or schedule.stopped_by == "kimg")
-            last_snapshot = str(checkpoint.snapshot_path(run.run_dir, prog.cur_nimg))
-        schedule.clock.restart(prog.cur_nimg)
-        if done:
-            break
-    # snapshot: the one written at the end (None when the last tick's losses were not finite: nothing saved).
-    return {"stopped_by": schedule.stopped_by, "kimg": prog.cur_nimg / 1000, "ticks": prog.cur_tick,
-            "trained_kimg": (prog.cur_nimg - schedule.start_nimg) / 1000, "minutes": schedule.clock.minutes(),
-            "snapshot": last_snapshot if finite else None, "last_good": checkpoint.newest_snapshot(run.run_dir)}
+        prog, schedule = t.state.progress, Schedule(config, t.state.progress.cur_nimg)
+        if resumed and schedule.finished:  # a finished run, rerun: nothing to train
+            return run.finish({"stopped_by": "complete", "kimg": prog.cur_nimg / 1000, "ticks": prog.cur_tick,
+                               "trained_kimg": 0.0, "minutes": 0.0, "total_kimg": config.kimg,
+                               "snapshot": checkpoint.newest_snapshot(run.run_dir)})
+        run.monitor.start(t, resumed=resumed, progress_bar=progress_bar)
+        schedule.clock.restart_run()  # the run's clock starts with its first iteration
+        collector, last_snapshot = stats.Collector(), None
+        run.own(collector.close)
+        run.watch_signals()
+        while True:
+            run_iteration(t)
+            for hook in iteration_hooks:
+                hook(t)
+            run.monitor.advance(config.batch)
+            done = schedule.check_stop(prog.cur_nimg, run.stop_signal())
+            if not schedule.tick_due(prog.cur_nimg):
+                continue
+            record, sec_per_kimg = end_tick(t, collector, schedule.clock)
+            plan = schedule.after_tick(prog.cur_nimg, prog.cur_tick, record, sec_per_kimg)
+            run.monitor.tick(record, sec_per_kimg=sec_per_kimg, eta=plan.eta)
+            for hook in tick_hooks:
+                hook(t, record)
+            check_in_sync(ctx, t.G, t.D)
+            if plan.diverged:
+                raise schedule.diverged(prog.cur_nimg, run.run_dir)
+            if (done or plan.scheduled) and plan.finite:
+                save_snapshot(t, run, metrics_fn, scheduled=plan.scheduled or schedule.stopped_by == "kimg")
+                last_snapshot = str(checkpoint.snapshot_path(run.run_dir, prog.cur_nimg))
+            schedule.clock.restart(prog.cur_nimg)
+            if done:
+                break
+        # snapshot: the one written at the end (None when the last tick's losses were not finite: nothing saved).
+        return run.finish({**plan.summary, "snapshot": last_snapshot if plan.finite else None,
+                           "last_good": checkpoint.newest_snapshot(run.run_dir)})

@@ -8,7 +8,8 @@ Gboth / Dboth: main loss and regularizer in the same call, for non-lazy regulari
   Dboth scores the reals once and backpropagates softplus(-D(x)) + R1 together.
 Every image D sees goes through the same augment pipe; `gain` carries the lazy regularization interval.
 Every mapping call on the main latents updates `G.mapping.w_avg` (Gmain, Greg and the fakes of Dmain), the
-style-mixing second mapping does not. Statistics are reported by name through `stats.report`.
+style-mixing second mapping does not. Statistics are reported by name through `stats.report`, together at
+the end of each phase call.
 
 LeCam (Tseng et al., CVPR 2021, "Regularizing Generative Adversarial Networks under Limited Data";
 `loss.lecam` > 0): Dmain (or Dboth) adds lecam * R_LC to D's loss, R_LC = E[relu(D(x) - a_F)^2] +
@@ -90,6 +91,7 @@ class StyleGAN2Loss:
         self.pl_mean = torch.zeros([], device=device)
         # all_reduce: sums over processes (None alone); LeCam's batch means go through it.
         self.lecam = LeCam(cfg.lecam_decay, device, all_reduce) if cfg.lecam else None
+        self._reports: list[tuple[str, torch.Tensor]] = []  # statistics of the phase running, reported at its end
 
     def state_dict(self) -> dict:
         """What a resume restores: the path-length running mean and, with LeCam on, its averages."""
@@ -147,14 +149,20 @@ class StyleGAN2Loss:
             else (None, None)
         if do_Dmain or do_Dr1:
             self._D_real(real_img, real_c, gain, loss_Dgen, do_Dr1, gen_logits)
+        for name, value in self._reports:  # the phase's statistics, in the order they were taken
+            stats.report(name, value)
+        self._reports.clear()
+
+    def _report(self, name: str, value: torch.Tensor) -> None:
+        self._reports.append((name, value.detach() if isinstance(value, torch.Tensor) else value))
 
     def _G_main(self, gen_z, gen_c, gain):
         gen_img, _ = self.run_G(gen_z, gen_c)
         gen_logits = self.run_D(gen_img, gen_c)
-        stats.report("Loss/scores/fake", gen_logits)
-        stats.report("Loss/signs/fake", gen_logits.sign())
+        self._report("Loss/scores/fake", gen_logits)
+        self._report("Loss/signs/fake", gen_logits.sign())
         loss_G = F.softplus(-gen_logits)  # -log(sigmoid(D(G(z))))
-        stats.report("Loss/G/loss", loss_G)
+        self._report("Loss/G/loss", loss_G)
         loss_G.mean().mul(gain).backward()
 
     def _G_path_length(self, gen_z, gen_c, gain):
@@ -171,9 +179,9 @@ class StyleGAN2Loss:
         pl_mean = self.pl_mean.lerp(pl_lengths.mean(), cfg.pl_decay)
         self.pl_mean.copy_(pl_mean.detach())
         pl_penalty = (pl_lengths - pl_mean).square()
-        stats.report("Loss/pl_penalty", pl_penalty)
+        self._report("Loss/pl_penalty", pl_penalty)
         loss_pl = pl_penalty * cfg.pl_weight
-        stats.report("Loss/G/reg", loss_pl)
+        self._report("Loss/G/reg", loss_pl)
         # gen_img[:, 0, 0, 0] * 0 keeps every synthesis parameter in the graph.
         (gen_img[:, 0, 0, 0] * 0 + loss_pl).mean().mul(gain).backward()
 
@@ -183,8 +191,8 @@ class StyleGAN2Loss:
         with torch.no_grad():
             gen_img, _ = self.run_G(gen_z, gen_c)
         gen_logits = self.run_D(gen_img, gen_c)
-        stats.report("Loss/scores/fake", gen_logits)
-        stats.report("Loss/signs/fake", gen_logits.sign())
+        self._report("Loss/scores/fake", gen_logits)
+        self._report("Loss/signs/fake", gen_logits.sign())
         loss_Dgen = F.softplus(gen_logits)  # -log(1 - sigmoid(D(G(z))))
         if defer:
             return loss_Dgen, gen_logits
@@ -197,12 +205,12 @@ class StyleGAN2Loss:
         gen_logits (LeCam on): the fakes' scores whose loss_Dgen and LeCam term go into this backward."""
         real = real_img.detach().requires_grad_(do_r1)
         real_logits = self.run_D(real, real_c)
-        stats.report("Loss/scores/real", real_logits)
-        stats.report("Loss/signs/real", real_logits.sign())
+        self._report("Loss/scores/real", real_logits)
+        self._report("Loss/signs/real", real_logits.sign())
         loss = real_logits * 0  # keeps every D parameter in the graph when only R1 runs
         if loss_Dgen is not None:
             loss_Dreal = F.softplus(-real_logits)  # -log(sigmoid(D(x)))
-            stats.report("Loss/D/loss", loss_Dgen.detach() + loss_Dreal)
+            self._report("Loss/D/loss", loss_Dgen.detach() + loss_Dreal)
             loss = loss + loss_Dreal
         if gen_logits is not None:
             # Real and fake batches have the same size, so the mean of the per-sample sum is the sum of the means.
@@ -210,16 +218,16 @@ class StyleGAN2Loss:
             self.lecam.update(real_logits, gen_logits)
             pen_real, pen_fake = self.lecam.penalty(real_logits, gen_logits)
             ema_real, ema_fake = self.lecam.ema
-            stats.report("Loss/lecam/penalty", pen_real.mean() + pen_fake.mean())  # R_LC of this round
-            stats.report("Loss/lecam/ema_real", ema_real)
-            stats.report("Loss/lecam/ema_fake", ema_fake)
+            self._report("Loss/lecam/penalty", pen_real.mean() + pen_fake.mean())  # R_LC of this round
+            self._report("Loss/lecam/ema_real", ema_real)
+            self._report("Loss/lecam/ema_fake", ema_fake)
             loss = loss + loss_Dgen + (pen_real + pen_fake) * self.cfg.lecam
         if do_r1:
             (r1_grads,) = torch.autograd.grad(outputs=real_logits.sum(), inputs=real, create_graph=True,
                                               only_inputs=True)
             r1_penalty = r1_grads.square().sum([1, 2, 3])
             loss_r1 = r1_penalty * (self.cfg.r1_gamma / 2)
-            stats.report("Loss/r1_penalty", r1_penalty)
-            stats.report("Loss/D/reg", loss_r1)
+            self._report("Loss/r1_penalty", r1_penalty)
+            self._report("Loss/D/reg", loss_r1)
             loss = loss + loss_r1
         loss.mean().mul(gain).backward()

@@ -12,6 +12,7 @@ import math
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from adagan.config import TrainConfig
@@ -38,6 +39,10 @@ class TickClock:
 
     def restart(self, cur_nimg: int) -> None:
         self.tick_start, self.tick_start_nimg = time.time(), cur_nimg
+
+    def restart_run(self) -> None:
+        """Start the run's (and the first tick's) time now."""
+        self.t_start = self.tick_start = time.time()
 
 
 class StopFlag:
@@ -71,7 +76,7 @@ class StopFlag:
 
 class Schedule:
     """The run's timetable from `cur_nimg` on: `check_stop` after every iteration, `tick_due`, then
-    `after_tick` at each tick's end (which says whether a snapshot is scheduled)."""
+    `after_tick` at each tick's end (a TickPlan: the ETA, a scheduled snapshot, divergence)."""
 
     def __init__(self, config: TrainConfig, cur_nimg: int):
         self.kimg, self.max_minutes, self.snap_ticks = config.kimg, config.max_minutes, config.snap_ticks
@@ -81,10 +86,10 @@ class Schedule:
         self.clock = TickClock(cur_nimg)
         self.bad_ticks, self.stopped_by, self.done = 0, "kimg", False
 
-    @staticmethod
-    def finished(config: TrainConfig, cur_nimg: int) -> bool:
-        """Whether a run at cur_nimg has nothing left to train."""
-        return cur_nimg >= int(config.kimg * 1000)
+    @property
+    def finished(self) -> bool:
+        """Whether the run had nothing left to train when the schedule began."""
+        return self.start_nimg >= self.total_nimg
 
     def check_stop(self, cur_nimg: int, signal_name: str | None) -> bool:
         """Whether the run stops after this iteration (--kimg reached, --max-minutes passed, a signal)."""
@@ -98,23 +103,30 @@ class Schedule:
     def tick_due(self, cur_nimg: int) -> bool:
         return self.done or cur_nimg >= self.next_tick_nimg
 
-    def after_tick(self, cur_nimg: int, record: dict, run_dir: Path) -> tuple[bool, bool]:
-        """(snapshot scheduled, losses finite) at a tick's end; TrainingDiverged after DIVERGENCE_TICKS
-        non-finite ticks in a row."""
+    def after_tick(self, cur_nimg: int, cur_tick: int, record: dict, sec_per_kimg: float) -> TickPlan:
+        """What follows a tick's end: the ETA for its line, whether a snapshot is scheduled, whether its losses
+        are finite, whether the run diverged (DIVERGENCE_TICKS non-finite ticks in a row) and, at the last
+        tick, the run's summary."""
         finite = math.isfinite(record.get("Loss/G/loss", math.nan)) and math.isfinite(
             record.get("Loss/D/loss", math.nan))
         self.bad_ticks = 0 if finite else self.bad_ticks + 1
-        if self.bad_ticks >= DIVERGENCE_TICKS:
-            raise TrainingDiverged(
-                f"training diverged: non-finite losses for {self.bad_ticks} ticks in a row at kimg "
-                f"{cur_nimg / 1000:.1f}; the last good state in {run_dir} is intact. Try a larger --gamma, "
-                "a lower learning rate (--optim.lr_g/--optim.lr_d) or fp32 (--G.num_fp16_res=0)")
         boundary = cur_nimg // self.tick_nimg
         scheduled = self.snap_ticks > 0 and cur_nimg >= self.next_tick_nimg and boundary % self.snap_ticks == 0
         self.next_tick_nimg = (boundary + 1) * self.tick_nimg
-        return scheduled, finite
+        summary = None
+        if self.done:  # why and where the run stopped, and what it trained this time (the loop adds the snapshots)
+            summary = {"stopped_by": self.stopped_by, "kimg": cur_nimg / 1000, "ticks": cur_tick,
+                       "trained_kimg": (cur_nimg - self.start_nimg) / 1000, "minutes": self.clock.minutes()}
+        return TickPlan(self._eta(cur_nimg, sec_per_kimg), scheduled, finite, self.bad_ticks >= DIVERGENCE_TICKS,
+                        summary)
 
-    def eta(self, cur_nimg: int, sec_per_kimg: float) -> float | None:
+    def diverged(self, cur_nimg: int, run_dir: Path) -> TrainingDiverged:
+        return TrainingDiverged(
+            f"training diverged: non-finite losses for {self.bad_ticks} ticks in a row at kimg "
+            f"{cur_nimg / 1000:.1f}; the last good state in {run_dir} is intact. Try a larger --gamma, "
+            "a lower learning rate (--optim.lr_g/--optim.lr_d) or fp32 (--G.num_fp16_res=0)")
+
+    def _eta(self, cur_nimg: int, sec_per_kimg: float) -> float | None:
         """Seconds left (None at the last tick): the rest of --kimg at this tick's speed, or the time limit if
         that comes first."""
         if self.done:
@@ -123,3 +135,12 @@ class Schedule:
         if self.max_minutes is not None:
             eta = min(eta, self.max_minutes * 60 - (time.time() - self.clock.t_start))
         return eta
+
+
+@dataclass(frozen=True)
+class TickPlan:
+    eta: float | None  # seconds left, for the tick's line (None: the last tick)
+    scheduled: bool  # a snapshot is due at this tick
+    finite: bool  # the tick's G and D losses are finite
+    diverged: bool  # too many non-finite ticks in a row: the run ends with TrainingDiverged
+    summary: dict | None = None  # at the last tick: why and where the run stopped, minutes and kimg trained

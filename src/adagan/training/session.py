@@ -4,6 +4,8 @@ A `RunSession` is a context: entering it takes the run directory (the main proce
 crash leftovers; docs/limits.md "Crash safety") and opens the monitor (log.txt, the console), and the
 session then owns whatever the run adds (the trainer's subscriptions, the stop flag's signal handlers,
 the statistics collector). Leaving it, however the run ends, releases them all, newest first.
+`setup` builds a process's trainer and resumes it from the run's newest intact state, else starts it from
+transfer weights (`--resume FILE`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from adagan.config import TrainConfig
+from adagan.training import checkpoint
 from adagan.training.checkpoint import RunFiles
 from adagan.training.distributed import Context, any_rank
 from adagan.training.monitor import Monitor
 from adagan.training.schedule import StopFlag
+from adagan.training.trainer import Trainer, build_trainer
+from adagan.training.transfer import load_transfer_weights
 
 
 class RunSession:
@@ -62,5 +67,37 @@ class RunSession:
         while self._closers:
             self._closers.pop()()
 
+    def finish(self, summary: dict) -> dict:
+        """Release everything, then the closing line (monitor.finish, which closes log.txt). The summary."""
+        self.close()
+        return self.monitor.finish(summary)
+
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def setup(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, resume_weights: Path | None = None,
+          log=print, files: checkpoint.RunFiles | None = None) -> tuple[Trainer, bool]:
+    """The trainer of one process, resumed from run_dir's newest intact state, else initialised from
+    `resume_weights` (transfer learning). files: the main process's opened RunFiles (None: opened here on the
+    main process, and closed by trainer.close()). Returns (trainer, resumed)."""
+    own = files is None and ctx.is_main
+    if own:
+        files = checkpoint.RunFiles(run_dir, config, log)
+        files.open()
+    try:
+        t = build_trainer(config, ctx, dataset)
+        # The main process names the damaged states it skips; the other ranks load the same newest intact one.
+        resumed_from = files.resume(t.state) if files is not None else checkpoint.resume_newest(run_dir, t.state)
+    except BaseException:
+        if own:
+            files.close()
+        raise
+    if resumed_from is not None:
+        log(f"Resuming from {resumed_from.name} at kimg {t.state.progress.cur_nimg / 1000:.1f} "
+            f"(tick {t.state.progress.cur_tick}).")
+    elif resume_weights is not None:
+        load_transfer_weights(resume_weights, t.state, log)
+    if own:
+        unsubscribe, t.close = t.close, lambda: (unsubscribe(), files.close())
+    return t, resumed_from is not None

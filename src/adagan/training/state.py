@@ -3,7 +3,8 @@
 As edm2's training loop keeps a `state` and hands it to one checkpoint helper, `TrainState` holds
 the progress counters and refers to the objects that own the rest (networks, optimizers, the loss's
 path-length mean, the ADA controller, the data sampler). `TrainState.parts()` is the one list of what
-a resume restores; `checkpoint.save` / `checkpoint.load` carry every part without knowing it.
+a resume restores; `flat_state_dict` lays every part out as a state file holds it (tensors under
+`<part>.<key>`, the rest JSON), so `checkpoint.save` / `checkpoint.load` carry every part without knowing it.
 Randomness derives from (seed, rank, batch_idx), so no RNG state is part of it.
 """
 
@@ -108,3 +109,34 @@ class TrainState:
     def load_state_dict(self, state: dict) -> None:
         for name, part in self.parts().items():
             part.load_state_dict(state.get(name, {}))
+
+    def flat_state_dict(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """The state as a state file holds it: (tensors under `<part>.<key>`, the JSON rest by name)."""
+        tensors: dict[str, torch.Tensor] = {}
+        meta: dict = {}
+        for name, value in self.state_dict().items():
+            _flatten(name, value, tensors, meta)
+        return tensors, meta
+
+    def load_flat_state_dict(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        self.load_state_dict({name: _unflatten(name, tensors, meta) for name in self.parts()})
+
+
+def _flatten(name: str, value, tensors: dict, meta: dict) -> None:
+    """A tensor, or a dict holding tensors, goes to `tensors` (dotted names); anything else is JSON."""
+    if isinstance(value, torch.Tensor):
+        tensors[name] = value
+    elif isinstance(value, dict) and any(isinstance(v, torch.Tensor) for v in value.values()):
+        for key, v in value.items():
+            _flatten(f"{name}.{key}", v, tensors, meta)
+    else:
+        meta[name] = value
+
+
+def _unflatten(name: str, tensors: dict, meta: dict):
+    if name in tensors:
+        return tensors[name]
+    if name in meta:
+        return meta[name]
+    prefix = f"{name}."
+    return {k[len(prefix):]: v for src in (tensors, meta) for k, v in src.items() if k.startswith(prefix)}

@@ -27,7 +27,6 @@ from adagan.networks import Discriminator, Generator
 from adagan.ops.image import to_float
 from adagan.training import stats
 from adagan.training.distributed import Context, all_reduce_sum, average_gradients, broadcast_module
-from adagan.training.ema import ema_beta, update_ema
 from adagan.training.loss import StyleGAN2Loss
 from adagan.training.state import TrainState
 
@@ -82,6 +81,28 @@ def build_phases(G: torch.nn.Module, D: torch.nn.Module, loss: LossConfig, optim
         if weight != 0:
             phases.append(Phase(f"{name}reg", module, opt, interval))
     return phases
+
+
+# The generator's exponential moving average G_ema (Karras et al. 2020, appendix D; StyleGAN2 App. B): half-life
+# `ema_kimg` thousand images; with a ramp-up ratio the half-life is at most cur_nimg * ramp, so early,
+# fast-changing weights are not averaged over images that were never shown. Buffers (w_avg, the const noise)
+# are copied as they are.
+
+def ema_beta(cur_nimg: int, batch: int, ema_kimg: float, ema_rampup: float | None) -> float:
+    """The decay for one iteration of `batch` images: 0.5 ** (batch / half-life in images)."""
+    ema_nimg = ema_kimg * 1000
+    if ema_rampup is not None:
+        ema_nimg = min(ema_nimg, cur_nimg * ema_rampup)
+    return 0.5 ** (batch / max(ema_nimg, 1e-8))
+
+
+@torch.no_grad()
+def update_ema(G_ema: torch.nn.Module, G: torch.nn.Module, beta: float) -> None:
+    """G_ema <- G + beta * (G_ema - G) for parameters; buffers copied from G."""
+    for p_ema, p in zip(G_ema.parameters(), G.parameters(), strict=True):
+        p_ema.copy_(p.lerp(p_ema, beta))
+    for b_ema, b in zip(G_ema.buffers(), G.buffers(), strict=True):
+        b_ema.copy_(b)
 
 
 def dataset_labels(dataset) -> torch.Tensor:
@@ -181,23 +202,23 @@ def build_trainer(config: TrainConfig, ctx: Context, dataset) -> Trainer:
     if config.channels_last and device.type == "cuda":
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     G_ema = copy.deepcopy(G).eval()
-    for net in (G, D):
-        broadcast_module(ctx, net)
-    G_ema.load_state_dict(G.state_dict())
-    augment_pipe, controller = build_augment(config.augment, config.batch, device)
     phases = build_phases(G, D, config.loss, config.optim)
+    batch_gpu = min(config.batch_gpu, config.batch // ctx.world_size)
+    frozen = frozen_d_params(D, config.freezed)
+    labels = dataset_labels(dataset).to(device) if config.G.c_dim else None
+    augment_pipe, controller = build_augment(config.augment, config.batch, device)
     autocast_dtype = torch.bfloat16 if (config.amp_bf16 and device.type == "cuda") else None
     reduce = all_reduce_sum(ctx)
     loss = StyleGAN2Loss(G, D, augment_pipe, config.loss, autocast_dtype=autocast_dtype, all_reduce=reduce)
     sampler = InfiniteSampler(len(dataset), rank=ctx.rank, num_replicas=ctx.world_size, seed=config.seed)
     state = TrainState(G=G, D=D, G_ema=G_ema, opt_G=phases[0].opt, opt_D=phases[-1].opt, loss=loss, sampler=sampler,
                        controller=controller)
-    batch_gpu = min(config.batch_gpu, config.batch // ctx.world_size)
+    for net in (G, D):  # every rank starts from rank 0's weights; G_ema from G
+        broadcast_module(ctx, net)
+    G_ema.load_state_dict(G.state_dict())
     unsubscribe = stats.subscribe("Loss/signs/real", controller.accumulate) if controller else (lambda: None)
-    return Trainer(config, ctx, dataset, state, augment_pipe, phases, batch_gpu,
-                   config.batch // ctx.world_size // batch_gpu, frozen=frozen_d_params(D, config.freezed),
-                   labels=dataset_labels(dataset).to(device) if config.G.c_dim else None,
-                   timer=PhaseTimer(device), reduce=reduce, close=unsubscribe)
+    return Trainer(config, ctx, dataset, state, augment_pipe, phases, batch_gpu, config.batch // ctx.world_size //
+                   batch_gpu, frozen=frozen, labels=labels, timer=PhaseTimer(device), reduce=reduce, close=unsubscribe)
 
 
 def run_iteration(t: Trainer) -> None:
