@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from adagan.cli import CTX, threads_option, use_threads
+from adagan.cli import CTX, network_option, threads_option, use_threads
 from adagan.config import check_options, check_work
 from adagan.errors import ConfigError
 
@@ -13,8 +13,7 @@ MAX_PROJECTED = 10_000  # ws one --projected-w file may hold
 
 
 @click.command(context_settings=CTX)
-@click.option("--network", required=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Network file (.safetensors) from `adagan train` or `adagan import-official`.")
+@network_option("Network file (.safetensors) from `adagan train` or `adagan import-official`")
 @click.option("--seeds", default=None, metavar="LIST", help="Seeds, e.g. 0-99 or 1,5,9 (the same seed always "
                                                             "gives the same image).")
 @click.option("--trunc", "truncation_psi", type=float, default=1.0, show_default=True,

@@ -2,13 +2,12 @@
 
 import click
 
-from adagan.cli import threads_option, use_threads
+from adagan.cli import network_option, threads_option, use_threads
 from adagan.cli.fid import device_option, resolve_device, use_weights
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--network", "network", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Snapshot or network file (.safetensors) holding G_ema.")
+@network_option("Snapshot or network file (.safetensors) holding G_ema")
 @click.option("--data", required=True, help="Training data: a dataset zip/folder or builtin:twemoji[@RES].")
 @click.option("--metrics", "metrics", default="fid1k_full,kid1k_full", show_default=True,
               help="Comma-separated: fid50k_full, kid50k_full, fid10k_full, kid10k_full, fid1k_full, kid1k_full, "
@@ -46,12 +45,14 @@ def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_
     from adagan.data import open_dataset
     from adagan.io import load_network
     from adagan.metrics.evaluate import append_results, compute_metrics, parse_metrics
+    from adagan.pretrained import resolve_network
 
     specs = parse_metrics(metrics)
     check_options("metrics", batch=batch, subset=subset)
     dev = resolve_device(device)
     use_threads(threads, dev)
     use_weights(inception=inception, lpips=lpips)
+    network = resolve_network(network)  # results go beside the file (for a name or URL: the cached one)
     G = load_network(network, which="G_ema", device=dev).eval().requires_grad_(False)
     dataset = open_dataset(data, resolution=resolution, use_labels=bool(G.c_dim), mirror=False)
     train_dataset = None

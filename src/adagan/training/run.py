@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from adagan import pretrained
 from adagan.config import DEFAULT_DATA, DIFFAUG_AUGPIPES, TrainConfig, for_training, to_dict, to_json
 from adagan.errors import ConfigError
 from adagan.training import checkpoint, distributed, stats
@@ -42,14 +43,17 @@ class RunPlan:
     dataset: Any  # adagan.data.ImageDataset, opened with the run's options
     run_dir: Path
     resuming: bool  # run_dir holds a training state: training continues from it
-    resume: str | None  # network file to start from (transfer learning)
+    resume: str | None  # network to start from (transfer learning): a file, builtin:NAME, a pretrained name, a URL
     device: str  # cpu | cuda | mps
 
     def describe(self) -> str:
-        """The config as JSON and where the run goes (`adagan train --dry-run`)."""
+        """The config as JSON, where the run goes and where --resume's network comes from (`--dry-run`)."""
+        from adagan.pretrained import describe
+
         ds = self.dataset
-        return (f"{to_json(self.config)}\nRun directory: {self.run_dir}  (dataset {ds.name}: {len(ds)} images, "
+        text = (f"{to_json(self.config)}\nRun directory: {self.run_dir}  (dataset {ds.name}: {len(ds)} images, "
                 f"{ds.resolution}px, {ds.num_channels} channel(s), {ds.c_dim} classes)")
+        return text + (f"\nResume from: {describe(self.resume)}" if self.resume is not None else "")
 
 
 def plan(data: str | None = None, *, outdir: str | Path = "runs", name: str | None = None, new: bool = False,
@@ -107,7 +111,8 @@ def run_name(config: TrainConfig, dataset_name: str, resume: str | None) -> str:
     if not config.loss.lecam:
         for key in LATER_LOSS_SETTINGS:
             d["loss"].pop(key, None)
-    d["resume"] = str(Path(resume).resolve()) if resume else None
+    source = pretrained.parse(resume) if resume else None
+    d["resume"] = source.key if source else None  # a file's absolute path (as before), else its URL or name
     digest = hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:6]
     aug = config.augment
     parts = [dataset_name, config.preset, aug.mode if aug.mode != "fixed" else f"p{aug.p:g}"]
@@ -122,7 +127,7 @@ def run_name(config: TrainConfig, dataset_name: str, resume: str | None) -> str:
     if config.subset:
         parts.append(f"sub{config.subset}")
     if resume:
-        parts.append("from-" + re.sub(r"[^A-Za-z0-9_.-]+", "", Path(resume).stem)[:24])
+        parts.append("from-" + re.sub(r"[^A-Za-z0-9_.-]+", "", source.label)[:24])
     parts.append(digest)
     return "-".join(parts)
 
@@ -171,16 +176,18 @@ class RunSpec:
 def launch(plan: RunPlan, *, progress_bar: bool = False, tick_hooks=(), threads: int | None = None) -> dict | None:
     """Create the run directory and train: in this process, in `gpus` spawned processes, or as one rank
     of a torchrun group. Returns the training summary when this process trained."""
+    resume = None
     if plan.resume is not None:
         from adagan.io import read_metadata
 
-        read_metadata(plan.resume)  # fail early with a clear message
+        resume = str(pretrained.resolve_network(plan.resume))  # a name or URL: downloaded and imported once
+        read_metadata(resume)  # fail early with a clear message
     try:
         plan.run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"cannot create the run directory {plan.run_dir}: {e.strerror or e}; choose another "
                           "--outdir") from None
-    spec = RunSpec(plan.config, str(plan.run_dir), plan.resume, plan.device, progress_bar, plan.dataset,
+    spec = RunSpec(plan.config, str(plan.run_dir), resume, plan.device, progress_bar, plan.dataset,
                    tuple(tick_hooks), threads)
     if distributed.env_world_size() > 1:  # started by torchrun: this process is one rank
         ctx = distributed.init_from_env(spec.device)
