@@ -104,3 +104,15 @@ def test_train_resumes_from_a_builtin_network(run_cli, builtin_dir, tmp_path):
     assert code == 0, err
     run_dir = next(p for p in (tmp_path / "runs").iterdir() if "-from-twemoji32-" in p.name)
     assert "Initialised G, D and G_ema from" in (run_dir / "log.txt").read_text()
+
+
+def test_studio_opens_a_builtin_network(snapshot, builtin_dir, run_cli, monkeypatch):
+    pytest.importorskip("starlette")
+    uvicorn = pytest.importorskip("uvicorn")
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets: None)  # serve nothing; the setup is tested
+    code, out, err = run_cli("studio", "builtin:twemoji32", "--port", "0")
+    assert code == 1 and "has no twemoji32.safetensors" in err
+    pretrained.export_builtin(snapshot, builtin_dir / "twemoji32.safetensors")
+    code, out, err = run_cli("studio", "builtin:twemoji32", "--port", "0")
+    assert code == 0, err
+    assert f"serving {builtin_dir} at http://127.0.0.1:" in out and "#generator" in out

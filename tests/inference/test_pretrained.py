@@ -287,3 +287,25 @@ def test_nvidia_licence_is_printed_when_the_download_starts(server, cache, offic
 def test_is_nvidia():
     assert all(pretrained.is_nvidia(url) for url in pretrained.NAMES.values())
     assert not pretrained.is_nvidia("http://nvidia.com.evil.org/x.pkl")
+
+
+def test_two_concurrent_users_download_once(server, cache, official_pickle):
+    body, nets = official_pickle
+    server.routes["/c.pkl"] = ("ok", body)
+    url = server.url + "/c.pkl"
+    paths, errors = [], []
+
+    def use():
+        try:
+            paths.append(pretrained.resolve_network(url, log=lambda m: None))
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=use) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors and len(paths) == 3 and len(set(paths)) == 1
+    assert len(server.requests) == 1  # the lock: the others waited, then found the cached file
+    _assert_same_networks(paths[0], nets)
