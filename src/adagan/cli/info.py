@@ -18,14 +18,15 @@ def cli(path, as_json):
     """
     from adagan.errors import CheckpointError
     from adagan.io import network_config, read_metadata
-    from adagan.pretrained import resolve_network
+    from adagan.pretrained import parse, resolve_network
 
-    spec, path = path, resolve_network(path)
+    named = parse(path).kind != "file"  # builtin:NAME, a pretrained name or a URL: say which file it is
+    path = resolve_network(path)
     meta = read_metadata(path)
     if as_json:
         click.echo(json.dumps(meta, indent=2, sort_keys=True))
         return
-    if str(path) != spec:
+    if named:
         click.echo(f"file: {path}")
     click.echo(f"networks: {', '.join(meta.get('networks', []))}")
     for name in ("G", "D"):  # each config checked as loading would check it; a damaged one is named, not shown
