@@ -37,6 +37,7 @@ def cli(network, seeds, truncation_psi, class_idx, noise_mode, outdir, grid, pro
     Examples:
       adagan generate --network snapshot.safetensors --seeds 0-15 --trunc 0.7 --outdir out --grid
       adagan generate --network snapshot.safetensors --projected-w proj/projected_w.npz --outdir out
+      adagan generate --network afhqcat --seeds 0-7 --trunc 0.7 --outdir cats   # downloaded once
     """
     from adagan import inference as inf
 
