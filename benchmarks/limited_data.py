@@ -19,8 +19,9 @@ LECAM_WEIGHT) or `+lecamW` (weight W, e.g. ada+lecam0.01) and, for ada and fixed
 
 KID and FID with the same number of generated images share one set of generated features
 (one Inception pass per snapshot); the augmentation leak (leak1k, docs/metrics.md) needs no detector.
-The real features of the full dataset are computed once and cached (see `adagan metrics`). Metric lines are written to RUN/metric-NAME.jsonl in the
-format `adagan train --metrics` uses, so `adagan report RUN` shows them too.
+The real features of the full dataset are computed once and cached (see `adagan metrics`). Metric
+lines are written to RUN/metric-NAME.jsonl in the format `adagan train --metrics` uses, so `adagan
+report RUN` shows them too.
 """
 
 from __future__ import annotations

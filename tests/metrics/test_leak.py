@@ -26,15 +26,15 @@ def _solid(rgb, res=16):
 def test_hue_is_the_saturation_weighted_circular_mean():
     red, green, blue, grey = (_solid(c) for c in ([255, 0, 0], [0, 255, 0], [0, 0, 255], [128, 128, 128]))
     s = image_stats(torch.cat([red, green, blue, grey]))
-    assert _col(s, "hue")[:3] == pytest.approx([0, 2 * math.pi / 3, -2 * math.pi / 3], abs=1e-9)
-    assert _col(s, "hue_w") == pytest.approx([1, 1, 1, 0], abs=1e-9)  # grey: no weight in the histogram
+    assert _col(s, "hue")[:3] == pytest.approx([0, 2 * math.pi / 3, -2 * math.pi / 3], abs=1e-6)
+    assert _col(s, "hue_w") == pytest.approx([1, 1, 1, 0], abs=1e-6)  # grey: no weight in the histogram
     # Half red, half grey: the same hue at half the weight; half red half green: yellow's hue (60 degrees).
     half = red.clone()
     half[:, :, :, 8:] = 128
     mix = red.clone()
     mix[:, :, :, 8:] = green[:, :, :, 8:]
     s = image_stats(torch.cat([half, mix]))
-    assert _col(s, "hue_w")[0] == pytest.approx(0.5) and _col(s, "hue")[0] == pytest.approx(0, abs=1e-9)
+    assert _col(s, "hue_w")[0] == pytest.approx(0.5) and _col(s, "hue")[0] == pytest.approx(0, abs=1e-6)
     assert _col(s, "hue")[1] == pytest.approx(math.pi / 3)
     assert _col(s, "bright")[0] == pytest.approx((0.299 * 255 + 128) / 2 / 255)  # mean Rec. 601 luma
     assert _col(s, "contrast")[0] == pytest.approx(abs(0.299 * 255 - 128) / 2 / 255)
@@ -66,6 +66,10 @@ def test_geometry_stats_turn_and_mirror_with_the_image():
     assert aniso[3] > 0.7 and aniso[0] < 0.05
     assert _col(s, "scale")[5] == pytest.approx(2 * _col(s, "scale")[0], rel=0.1)
     assert _col(s, "offset")[6] == pytest.approx(6 / 32, abs=0.01) and _col(s, "offset")[0] < 0.01
+    # Large images are reduced at 64 px: in image widths, the same statistics as at 32 px.
+    big = image_stats(_blob(res=256, cx=128, cy=128, rx=48, ry=48))
+    assert _col(big, "scale") == pytest.approx(_col(s, "scale")[0], rel=0.05)
+    assert _col(big, "hue") == pytest.approx(_col(s, "hue")[0], abs=0.02)
 
 
 def test_samples_of_the_same_distribution_score_about_zero_and_shifted_ones_do_not():
@@ -147,6 +151,19 @@ def test_leak_through_compute_metrics_needs_no_detector(tmp_path, mx, monkeypatc
     assert dark["leak1k_bright"] > 0.6 and dark["leak1k_contrast"] > 0.5 and dark["leak1k_colour"] > 0.3
     assert abs(dark["leak1k_geometry"] - same["leak1k_geometry"]) < 0.05  # the same shapes
 
+
+def test_reals_statistics_are_reused_for_the_same_data_only(tmp_path, mx, monkeypatch):
+    from adagan.metrics.leak import compute_leak
+    from adagan.metrics.stats import generator_fn
+
+    a = ImageDataset(mx.write_images(tmp_path / "a", 20, seed=0))
+    gen = generator_fn(mx.tiny_generator())
+    first = compute_leak(gen, a, 32)
+    monkeypatch.setattr(ImageDataset, "get_batch", lambda *args: pytest.fail("the reals were reduced again"))
+    assert compute_leak(gen, ImageDataset(tmp_path / "a"), 32) == first  # the next snapshot: same data
+    monkeypatch.undo()
+    b = ImageDataset(mx.write_images(tmp_path / "b", 20, seed=1))
+    assert compute_leak(gen, b, 32) != first
 
 def _fewer_samples(monkeypatch, num=64):
     """leak1k measured on `num` samples (the tiny generator is slow enough at 1000)."""
