@@ -203,3 +203,28 @@ def test_training_reports_leak_at_snapshots(tmp_path, mx, run_cli, monkeypatch):
     assert rows and all(np.isfinite(r["results"]["leak1k"]) for r in rows)
     panels = dict(panel_series(read_jsonl(tmp_path / "r" / "stats.jsonl"), {"leak1k": [(0.016, 0.1)]}))
     assert "leak1k" in panels["Augmentation leak"]
+
+
+def test_leak_over_two_ranks_equals_one_process(tmp_path, mx):
+    """Rank 0 of a pretend two-process group (the training worker's lent collectives, metrics/stats.py): each
+    rank reduces its shard of the samples and of the reals; gathered, the result is the one-process one."""
+    from adagan.metrics import leak
+    from adagan.metrics.stats import generator_fn, shard, use_collectives
+
+    ds = ImageDataset(mx.write_images(tmp_path / "d", 21, seed=2))
+    gen = generator_fn(mx.tiny_generator())
+    alone = leak.compute_leak(gen, ds, 40)
+    reals = ds.get_batch(list(range(len(ds))))[0]
+    rank1 = [leak.image_stats(gen(shard(40, 1, 2))), leak.image_stats(reals[shard(21, 1, 2)])]
+
+    class TwoRanks:
+        def all_gather(self, tensor):
+            other = torch.zeros_like(tensor)
+            rows = torch.from_numpy(rank1.pop(0)).float()
+            other[: len(rows)] = rows
+            return [tensor, other]
+
+    leak._REAL_STATS.clear()
+    with use_collectives(TwoRanks()):
+        together = leak.compute_leak(gen, ds, 40, rank=0, world_size=2)
+    assert not rank1 and together == pytest.approx(alone, abs=1e-6)
