@@ -1,4 +1,4 @@
-"""`adagan metrics`: FID/KID/precision-recall/PPL/IS of a saved generator."""
+"""`adagan metrics`: FID/KID/precision-recall/PPL/IS/memorisation/augmentation leak of a saved generator."""
 
 import click
 
@@ -11,7 +11,9 @@ from adagan.cli.fid import device_option, resolve_device, use_weights
 @click.option("--data", required=True, help="Training data: a dataset zip/folder or builtin:twemoji[@RES].")
 @click.option("--metrics", "metrics", default="fid1k_full,kid1k_full", show_default=True,
               help="Comma-separated: fid50k_full, kid50k_full, fid10k_full, kid10k_full, fid1k_full, kid1k_full, "
-                   "pr50k3_full, pr1k3_full, ppl_wend, ppl1k_wend, is50k, is1k, mem1k (memorisation).")
+                   "pr50k3_full, pr1k3_full, ppl_wend, ppl1k_wend, is50k, is1k, mem1k (memorisation), "
+                   "leak1k (augmentation leak: colour and geometry statistics vs the reals', 0 = like the reals; "
+                   "no detector weights needed).")
 @click.option("--resolution", type=int, default=None, help="Dataset resolution (for built-in data).")
 @device_option
 @click.option("--batch", type=int, default=None, help="Images per detector batch [default: 32 CPU, 64 CUDA].")
@@ -31,7 +33,8 @@ def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_
     Real-image statistics use the whole dataset (no x-flips) and are cached per
     dataset content, so re-running is cheap; memorisation (memNk) compares with
     the images the snapshot was trained on (its --subset of the data). Detector
-    weights come from `adagan weights fetch`.
+    weights come from `adagan weights fetch`; leakNk needs none (docs/metrics.md,
+    "Augmentation leak").
 
     \b
     Example:
