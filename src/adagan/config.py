@@ -284,6 +284,8 @@ def resolve(
 
 # The default demo: limited data (170 images), where ADA matters (docs/results.md).
 DEFAULT_DATA = "builtin:twemoji/smileys"
+# ... fine-tuned from the built-in pretrained network when neither --data nor --resume is given (training/run.py).
+DEFAULT_RESUME = "builtin:twemoji32"
 # Official train.py 313-315: transfer learning (--resume) lets p adapt 5x faster and drops the EMA ramp-up.
 RESUME_ADA_KIMG = 100.0
 

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from adagan import pretrained
-from adagan.config import DEFAULT_DATA, DIFFAUG_AUGPIPES, TrainConfig, for_training, to_dict, to_json
+from adagan.config import DEFAULT_DATA, DEFAULT_RESUME, DIFFAUG_AUGPIPES, TrainConfig, for_training, to_dict, to_json
 from adagan.errors import ConfigError
 from adagan.training import checkpoint, distributed, stats
 
@@ -70,6 +70,7 @@ def plan(data: str | None = None, *, outdir: str | Path = "runs", name: str | No
     from adagan.metrics.evaluate import metric_names
 
     device, gpus = _device_and_gpus(device, gpus)
+    options["resume"] = _default_resume(options.get("resume"), data, device, resolution, options)
     data = data or DEFAULT_DATA
     dataset = open_dataset(data, resolution=resolution, use_labels=options.get("cond", False),
                            mirror=options.get("mirror", False), subset=options.get("subset"),
@@ -79,6 +80,20 @@ def plan(data: str | None = None, *, outdir: str | Path = "runs", name: str | No
     resume = options.get("resume")
     run_dir = run_dir_for(outdir, run_name(config, dataset.name, resume) if name is None else name, new)
     return RunPlan(config, dataset, run_dir, bool(checkpoint.list_states(run_dir)), resume, device)
+
+
+def _default_resume(resume: str | None, data: str | None, device: str, resolution: int | None,
+                    options: dict) -> str | None:
+    """The network a run starts from. "none" (any case) starts from scratch. Without --data and --resume, the
+    default demo fine-tunes DEFAULT_RESUME when it fits (the `cpu` preset at 32 px, unconditional) and this
+    installation has it: from noise, 40 kimg on the smileys end in every hue (docs/training.md "What the
+    default run shows"); from the built-in network, in the smileys' colours."""
+    if resume is not None:
+        return None if str(resume).strip().lower() == "none" else resume
+    preset = options.get("preset") or ("cpu" if device == "cpu" else "auto")
+    if data is not None or preset != "cpu" or resolution not in (None, 32) or options.get("cond"):
+        return None
+    return DEFAULT_RESUME if pretrained.parse(DEFAULT_RESUME).path.is_file() else None
 
 
 def train(data: str | None = None, *, progress_bar: bool = False, tick_hooks=(), threads: int | None = None,
