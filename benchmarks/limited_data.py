@@ -18,9 +18,10 @@ LECAM_WEIGHT) or `+lecamW` (weight W, e.g. ada+lecam0.01) and, for ada and fixed
 (DiffAugment's policy with that p: `--augpipe diffaug`), e.g. `ada+lecam`, `diffaug+lecam0.3`, `ada+diffaug`.
 
 KID and FID with the same number of generated images share one set of generated features
-(one Inception pass per snapshot). The real features of the full dataset are computed once
-and cached (see `adagan metrics`). Metric lines are written to RUN/metric-NAME.jsonl in the
-format `adagan train --metrics` uses, so `adagan report RUN` shows them too.
+(one Inception pass per snapshot); the augmentation leak (leak1k, docs/metrics.md) needs no detector.
+The real features of the full dataset are computed once and cached (see `adagan metrics`). Metric
+lines are written to RUN/metric-NAME.jsonl in the format `adagan train --metrics` uses, so `adagan
+report RUN` shows them too.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 STUDY_FILE = "study.json"
-METRIC_KINDS = ("kid", "fid", "mem")
+METRIC_KINDS = ("kid", "fid", "mem", "leak")
 LECAM_WEIGHT = 0.3  # `+lecam` without a number (the paper's weight for BigGAN; its StyleGAN2 scripts: 3e-7, 1e-6)
 
 
@@ -195,7 +196,8 @@ class Evaluator:
         self.specs = parse_metrics(metrics)
         bad = [s.name for s in self.specs if s.kind not in METRIC_KINDS]
         if bad:
-            raise SystemExit(f"Error: the study computes KID, FID and memorisation only (e.g. kid1k,fid1k,mem1k); "
+            raise SystemExit(f"Error: the study computes KID, FID, memorisation and the leak measure only "
+                             f"(e.g. kid1k,fid1k,mem1k,leak1k); "
                              f"not {', '.join(bad)}")
         self.data = data
         self.device = torch.device(device)
@@ -268,11 +270,18 @@ def evaluate_all(args, names: list[str]) -> None:
 # ---- table and plots --------------------------------------------------------------------------------------
 
 MEM_RESULTS = ("copies", "dist", "copies_px", "dist_px")  # memorisation results (adagan/metrics/memorisation.py)
+LEAK_RESULTS = ("", "_colour", "_geometry")  # the leak measure's headline and groups (adagan/metrics/leak.py)
 
 
 def result_keys(metric_names: list[str]) -> list[str]:
-    """The result series of the metrics: kid1k -> [kid1k]; mem1k -> [mem1k_copies, mem1k_dist, ...]."""
-    return [k for m in metric_names for k in ([f"{m}_{r}" for r in MEM_RESULTS] if m.startswith("mem") else [m])]
+    """The result series of the metrics: kid1k -> [kid1k]; mem1k -> [mem1k_copies, mem1k_dist, ...];
+    leak1k -> [leak1k, leak1k_colour, leak1k_geometry]."""
+    def keys(m: str) -> list[str]:
+        if m.startswith("mem"):
+            return [f"{m}_{r}" for r in MEM_RESULTS]
+        return [m + r for r in LEAK_RESULTS] if m.startswith("leak") else [m]
+
+    return [k for m in metric_names for k in keys(m)]
 
 
 def load_run(run_dir: Path, metric_names: list[str]) -> dict:
@@ -298,7 +307,7 @@ def _fmt(v: float | None, metric: str = "") -> str:
         return "–"
     if metric.startswith("kid"):
         return f"{v * 1e3:.2f}"
-    return f"{v:.3f}" if metric.startswith("mem") else f"{v:.2f}"
+    return f"{v:.3f}" if metric.startswith(("mem", "leak")) else f"{v:.2f}"
 
 
 def _series(stats: list[dict], key: str) -> tuple[list[float], list[float]]:
@@ -557,9 +566,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tick", type=float, default=1.0, help="kimg per tick (stats.jsonl line)")
     ap.add_argument("--snap", type=int, default=5, help="snapshot (and metric evaluation) every N ticks")
-    ap.add_argument("--metrics", default="kid1k,fid1k,mem1k",
-                    help="KID/FID (against the full data) and memorisation (against each run's subset) metric names, "
-                         "or 'none'")
+    ap.add_argument("--metrics", default="kid1k,fid1k,mem1k,leak1k",
+                    help="KID/FID and the augmentation leak (against the full data) and memorisation (against each "
+                         "run's subset) metric names, or 'none'")
     ap.add_argument("--eval", choices=["all", "final"], default="all",
                     help="evaluate every snapshot up to --kimg, or only each run's newest one up to --kimg")
     ap.add_argument("--device", default="cpu", help="device for the metric evaluation")

@@ -76,11 +76,15 @@ def test_study_runs_reports_and_resumes(study, image_dir, tmp_path, monkeypatch,
         mem = json.loads((run / "metric-mem1k.jsonl").read_text())["results"]
         assert set(mem) == {"mem1k_copies", "mem1k_dist", "mem1k_copies_px", "mem1k_dist_px"}
         assert 0 <= mem["mem1k_copies"] <= 1 and mem["mem1k_dist_px"] > 0
+        leak = json.loads((run / "metric-leak1k.jsonl").read_text())["results"]
+        assert np.isfinite(leak["leak1k"]) and np.isfinite(leak["leak1k_colour"])
     cfg = json.loads((out / "sub8-ada+lecam" / "config.json").read_text())
     assert cfg["augment"]["mode"] == "ada" and cfg["loss"]["lecam"] == 0.3
     md = (out / "results.md").read_text()
     assert "| sub8-noaug | 8 |" in md and "| sub8-ada+lecam | 8 |" in md and "Change vs noaug" in md
-    for png in ("kid1k.png", "fid1k.png", "mem1k_copies.png", "mem1k_dist_px.png", "augment.png", "samples.png",
+    assert "leak1k final" in md and "leak1k_colour final" in md
+    for png in ("kid1k.png", "fid1k.png", "mem1k_copies.png", "mem1k_dist_px.png", "leak1k.png", "augment.png",
+                "samples.png",
                 "nearest-sub8.png"):
         assert (out / png).stat().st_size > 1000
 

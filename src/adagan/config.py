@@ -287,7 +287,7 @@ def num_ws(resolution: int) -> int:
 # Names that moved to presets.py and limits.py, still importable from here (loaded on first use, so that
 # config.py imports neither).
 _MOVED = {**dict.fromkeys(("PRESETS", "PresetSpec", "Preset", "resolve", "for_training", "DEFAULT_DATA",
-                           "RESUME_ADA_KIMG"), "adagan.presets"),
+                           "RESUME_ADA_KIMG", "DEFAULT_RESUME"), "adagan.presets"),
           **dict.fromkeys(("MAX_CLASSES", "Range", "LIMITS", "CHOICES", "FLAGS", "OPTIONS", "YES_LIMITS",
                            "check_choice", "check_config", "check_network", "check_options", "check_work",
                            "check_training", "d_layer_count"), "adagan.limits")}

@@ -4,14 +4,14 @@ File layout: tensors named `<net>.<param>` (`G.mapping.fc0.weight`, `D.b32.conv0
 `G_ema.synthesis.b4.const`, plus optional `state.<name>` extras); the safetensors metadata
 holds `format=adagan`, `format_version`, one JSON config per network (`config.G`, `config.D`;
 G_ema shares G's) and optionally the whole training config and other JSON fields.
-Loading builds each network from its config and loads its tensors strictly.
+Loading builds each network from its config and loads its tensors strictly. Every loader takes what
+`adagan.pretrained.resolve_network` takes: a file, `builtin:NAME`, a pretrained name or an http(s) URL.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -65,7 +65,9 @@ def save_networks(path: str | os.PathLike, *, G=None, D=None, G_ema=None, config
 
 
 def _open(path: str | os.PathLike):
-    path = Path(path)
+    from adagan.pretrained import resolve_network
+
+    path = resolve_network(path)  # a file as it is; a pretrained name or URL: downloaded and imported once
     if not path.exists():
         raise CheckpointError(f"network file not found: {path}")
     if path.is_dir():

@@ -14,9 +14,9 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from adagan import pretrained
 from adagan.config import (
     AUGMENT_SHORTCUTS,
     DIFFAUG_AUGPIPES,
@@ -130,6 +130,8 @@ def resolve(preset: str, resolution: int, img_channels: int = 3, c_dim: int = 0,
 
 # The default demo: limited data (170 images), where ADA matters (docs/results.md).
 DEFAULT_DATA = "builtin:twemoji/smileys"
+# ... fine-tuned from the built-in pretrained network when neither --data nor --resume is given (training/run.py).
+DEFAULT_RESUME = "builtin:twemoji32"
 # Official train.py 313-315: transfer learning (--resume) lets p adapt 5x faster and drops the EMA ramp-up.
 RESUME_ADA_KIMG = 100.0
 
@@ -228,7 +230,8 @@ def run_name(config: TrainConfig, dataset_name: str, resume: str | None) -> str:
     if not config.loss.lecam:
         for key in LATER_LOSS_SETTINGS:
             d["loss"].pop(key, None)
-    d["resume"] = str(Path(resume).resolve()) if resume else None
+    source = pretrained.parse(resume) if resume else None
+    d["resume"] = source.key if source else None  # a file's absolute path (as before), else its URL or name
     digest = hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:6]
     aug = config.augment
     parts = [dataset_name, config.preset, aug.mode if aug.mode != "fixed" else f"p{aug.p:g}"]
@@ -240,7 +243,7 @@ def run_name(config: TrainConfig, dataset_name: str, resume: str | None) -> str:
     if config.subset:
         parts.append(f"sub{config.subset}")
     if resume:
-        parts.append("from-" + re.sub(r"[^A-Za-z0-9_.-]+", "", Path(resume).stem)[:24])
+        parts.append("from-" + re.sub(r"[^A-Za-z0-9_.-]+", "", source.label)[:24])
     parts.append(digest)
     return "-".join(parts)
 

@@ -1,8 +1,9 @@
 """A run's own progress report: plots of stats.jsonl and metric-*.jsonl, and a small HTML page.
 
 `write_report(run_dir)` renders `report.png` (losses, augment p, r_t, D's scores with LeCam's
-averages of them when it is on, penalties and metrics vs kimg) and `report.html` (self-contained:
-the plot and the newest image grids are embedded as base64 PNGs). Needs matplotlib (`pip install adagan[report]`).
+averages of them when it is on, penalties, metrics and the augmentation leak measure vs kimg) and
+`report.html` (self-contained: the plot and the newest image grids are embedded as base64 PNGs).
+Needs matplotlib (`pip install adagan[report]`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import html
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 from adagan.errors import AdaganError
@@ -25,6 +27,9 @@ PANELS = [
     ("Regularization", ["Loss/r1_penalty", "Loss/pl_penalty", "Loss/lecam/penalty"]),
     ("Speed (sec/kimg)", ["Timing/sec_per_kimg"]),
 ]
+# The leak measure (metrics/leak.py) on its own axis: its headline and its two groups (0 = like the reals).
+LEAK_PANEL = "Augmentation leak"
+LEAK_KEY = re.compile(r"^leak\d+k(_colour|_geometry)?$")
 STYLES = {"Loss/scores/real": {"color": "C0"}, "Loss/scores/fake": {"color": "C1"},
           "Loss/lecam/ema_real": {"color": "C0", "ls": "--"}, "Loss/lecam/ema_fake": {"color": "C1", "ls": "--"}}
 
@@ -74,10 +79,13 @@ def panel_series(rows: list[dict], metrics: dict[str, list]) -> list[tuple[str, 
     """[(panel title, {stat name: [(kimg, value)]})] as report.png draws them; a stat a run never reported
     (say LeCam's, with --lecam 0) has no series."""
     panels = []
-    for title, keys in PANELS + ([("Metrics", sorted(metrics))] if metrics else []):
+    others = sorted(k for k in metrics if not k.startswith("leak"))
+    leak = sorted(k for k in metrics if LEAK_KEY.match(k))
+    extra = ([("Metrics", others)] if others else []) + ([(LEAK_PANEL, leak)] if leak else [])
+    for title, keys in PANELS + extra:
         series = {}
         for key in keys:
-            pts = metrics.get(key) if title == "Metrics" else [
+            pts = metrics.get(key) if title in ("Metrics", LEAK_PANEL) else [
                 (r["Progress/kimg"], r[key]) for r in rows if _num(r.get(key)) and _num(r.get("Progress/kimg"))]
             if pts:
                 series[key] = pts

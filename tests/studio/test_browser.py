@@ -124,6 +124,20 @@ def test_curves_follow_a_run_being_written(server, browser, live_root):
     assert browser.find_element("css selector", ".pane .error").get_attribute("hidden") is not None
 
 
+def test_leak_metric_is_one_chart_of_its_headline_and_groups(server, browser, live_root):
+    browser.get(server + "#runs")
+    wait_for(browser, "document.querySelectorAll('.pane .chart polyline').length", "curves")
+    results = {"leak1k": 0.2, "leak1k_colour": 0.3, "leak1k_geometry": 0.1, "leak1k_hue": 0.5, "leak1k_scale": 0.1}
+    (live_root / "tiny" / "metric-leak1k.jsonl").write_text(
+        "".join(json.dumps({"results": results, "metric": "leak1k", "kimg": k}) + "\n" for k in (0.016, 0.032)))
+    title = "augmentation leak leak1k (0 = like the reals)"
+    lines = wait_for(browser, f"document.querySelectorAll('.pane .chart svg[aria-label=\"{title}\"] polyline').length",
+                     "the leak chart")
+    assert lines == 3  # headline, colour, geometry; the components stay in the file
+    titles = browser.execute_script(
+        "return [...document.querySelectorAll('.pane .chart svg')].map(s => s.getAttribute('aria-label'))")
+    assert not [t for t in titles if "leak1k_" in t]
+
 def test_generator_tab_rerenders_on_truncation(server, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys

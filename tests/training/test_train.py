@@ -418,3 +418,26 @@ def test_driver_phases_can_be_called_directly(dataset_zip, tmp_path):
     assert not resumed and t.state.progress == Progress(cur_nimg=8, cur_tick=1, batch_idx=2)
     assert record["Progress/kimg"] == 0.008 and math.isfinite(record["Loss/G/loss"]) and sec_per_kimg > 0
     assert record["Timing/Greg_ms"] > 0 and record["Timing/Dreg_ms"] > 0  # the lazy phases ran at batch 0
+
+
+def test_default_run_fine_tunes_the_builtin_network(run_cli, dataset_zip, tmp_path, monkeypatch):
+    # Without --data and --resume the demo starts from builtin:twemoji32 (when installed); --resume none, --data,
+    # a GPU preset or another resolution start from scratch.
+    from adagan import pretrained
+
+    monkeypatch.setenv("ADAGAN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(pretrained, "BUILTIN_DIR", tmp_path / "builtin")
+    code, out, err = run_cli("train", "--outdir", tmp_path / "runs", "--dry-run")
+    assert code == 0, err
+    assert "Resume from" not in out  # not installed here: from scratch, as before
+    (tmp_path / "builtin").mkdir()
+    (tmp_path / "builtin" / "twemoji32.safetensors").write_bytes(b"x")  # only its presence is read by a dry run
+    code, out, err = run_cli("train", "--outdir", tmp_path / "runs", "--dry-run")
+    assert code == 0, err
+    assert "Resume from: builtin:twemoji32" in out and json.loads(out[: out.rindex("}") + 1])["ema_rampup"] is None
+    for extra in (["--resume", "none"], ["--resume", "None"], ["--data", str(dataset_zip), "--batch", "8"],
+                  ["--cfg", "auto"], ["--resolution", "64"]):
+        code, out, err = run_cli("train", "--outdir", tmp_path / "runs", "--dry-run", *extra)
+        assert code == 0, (extra, err)
+        assert "Resume from" not in out, extra
+        assert json.loads(out[: out.rindex("}") + 1])["ema_rampup"] is not None, extra

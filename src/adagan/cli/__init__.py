@@ -21,3 +21,15 @@ def use_threads(threads: int | None, device) -> None:
         from adagan.runtime import ThreadGovernor
 
         ThreadGovernor(threads).start()
+
+
+NETWORK_KINDS = ("builtin:twemoji32, a pretrained name (ffhq, metfaces, afhqcat, ffhq256, ...) or an http(s) URL of "
+                 "an official pickle, downloaded once into the cache (docs/using.md)")
+
+
+def network_option(what: str = "Network file (.safetensors)"):
+    """`--network`: a file or any name adagan.pretrained resolves. A plain string, not click.Path, which would
+    fold a URL's '//' into '/'."""
+    import click
+
+    return click.option("--network", required=True, type=str, metavar="NETWORK", help=f"{what}, {NETWORK_KINDS}.")

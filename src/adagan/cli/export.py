@@ -4,14 +4,13 @@ from pathlib import Path
 
 import click
 
-from adagan.cli import CTX
+from adagan.cli import CTX, network_option
 from adagan.errors import ConfigError
 from adagan.limits import check_options
 
 
 @click.command(context_settings=CTX)
-@click.option("--network", required=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Network file (.safetensors).")
+@network_option()
 @click.option("--onnx", "onnx_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="G.onnx", help="Write an ONNX model (inputs z, c, psi; output img).")
 @click.option("--torchscript", "ts_path", type=click.Path(dir_okay=False, path_type=Path), default=None,

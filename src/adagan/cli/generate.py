@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from adagan.cli import CTX, threads_option, use_threads
+from adagan.cli import CTX, network_option, threads_option, use_threads
 from adagan.errors import ConfigError
 from adagan.limits import check_options, check_work
 
@@ -13,8 +13,7 @@ MAX_PROJECTED = 10_000  # ws one --projected-w file may hold
 
 
 @click.command(context_settings=CTX)
-@click.option("--network", required=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Network file (.safetensors) from `adagan train` or `adagan import-official`.")
+@network_option("Network file (.safetensors) from `adagan train` or `adagan import-official`")
 @click.option("--seeds", default=None, metavar="LIST", help="Seeds, e.g. 0-99 or 1,5,9 (the same seed always "
                                                             "gives the same image).")
 @click.option("--trunc", "truncation_psi", type=float, default=1.0, show_default=True,
@@ -38,6 +37,7 @@ def cli(network, seeds, truncation_psi, class_idx, noise_mode, outdir, grid, pro
     Examples:
       adagan generate --network snapshot.safetensors --seeds 0-15 --trunc 0.7 --outdir out --grid
       adagan generate --network snapshot.safetensors --projected-w proj/projected_w.npz --outdir out
+      adagan generate --network afhqcat --seeds 0-7 --trunc 0.7 --outdir cats   # downloaded once
     """
     from adagan import inference as inf
 

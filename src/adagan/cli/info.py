@@ -6,10 +6,11 @@ import click
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path", metavar="NETWORK")
 @click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON.")
 def cli(path, as_json):
-    """Show the networks, configs and training progress stored in a .safetensors file.
+    """Show the networks, configs and training progress stored in a .safetensors file (or in the network
+    that builtin:NAME, a pretrained name such as ffhq256, or a URL names: docs/using.md).
 
     \b
     Example:
@@ -17,11 +18,16 @@ def cli(path, as_json):
     """
     from adagan.errors import CheckpointError
     from adagan.io import network_config, read_metadata
+    from adagan.pretrained import parse, resolve_network
 
+    named = parse(path).kind != "file"  # builtin:NAME, a pretrained name or a URL: say which file it is
+    path = resolve_network(path)
     meta = read_metadata(path)
     if as_json:
         click.echo(json.dumps(meta, indent=2, sort_keys=True))
         return
+    if named:
+        click.echo(f"file: {path}")
     click.echo(f"networks: {', '.join(meta.get('networks', []))}")
     for name in ("G", "D"):  # each config checked as loading would check it; a damaged one is named, not shown
         if f"config.{name}" not in meta:

@@ -1,18 +1,19 @@
-"""`adagan metrics`: FID/KID/precision-recall/PPL/IS of a saved generator."""
+"""`adagan metrics`: FID/KID/precision-recall/PPL/IS/memorisation/augmentation leak of a saved generator."""
 
 import click
 
-from adagan.cli import threads_option, use_threads
+from adagan.cli import network_option, threads_option, use_threads
 from adagan.cli.fid import device_option, resolve_device, use_weights
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--network", "network", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Snapshot or network file (.safetensors) holding G_ema.")
+@network_option("Snapshot or network file (.safetensors) holding G_ema")
 @click.option("--data", required=True, help="Training data: a dataset zip/folder or builtin:twemoji[@RES].")
 @click.option("--metrics", "metrics", default="fid1k_full,kid1k_full", show_default=True,
               help="Comma-separated: fid50k_full, kid50k_full, fid10k_full, kid10k_full, fid1k_full, kid1k_full, "
-                   "pr50k3_full, pr1k3_full, ppl_wend, ppl1k_wend, is50k, is1k, mem1k (memorisation).")
+                   "pr50k3_full, pr1k3_full, ppl_wend, ppl1k_wend, is50k, is1k, mem1k (memorisation), "
+                   "leak1k (augmentation leak: colour and geometry statistics vs the reals', 0 = like the reals; "
+                   "no detector weights needed).")
 @click.option("--resolution", type=int, default=None, help="Dataset resolution (for built-in data).")
 @device_option
 @click.option("--batch", type=int, default=None, help="Images per detector batch [default: 32 CPU, 64 CUDA].")
@@ -32,7 +33,8 @@ def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_
     Real-image statistics use the whole dataset (no x-flips) and are cached per
     dataset content, so re-running is cheap; memorisation (memNk) compares with
     the images the snapshot was trained on (its --subset of the data). Detector
-    weights come from `adagan weights fetch`.
+    weights come from `adagan weights fetch`; leakNk needs none (docs/metrics.md,
+    "Augmentation leak").
 
     \b
     Example:
@@ -46,12 +48,14 @@ def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_
     from adagan.io import load_network
     from adagan.limits import check_options
     from adagan.metrics.evaluate import append_results, compute_metrics, parse_metrics
+    from adagan.pretrained import resolve_network
 
     specs = parse_metrics(metrics)
     check_options("metrics", batch=batch, subset=subset)
     dev = resolve_device(device)
     use_threads(threads, dev)
     use_weights(inception=inception, lpips=lpips)
+    network = resolve_network(network)  # results go beside the file (for a name or URL: the cached one)
     G = load_network(network, which="G_ema", device=dev).eval().requires_grad_(False)
     dataset = open_dataset(data, resolution=resolution, use_labels=bool(G.c_dim), mirror=False)
     train_dataset = None

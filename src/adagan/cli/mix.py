@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from adagan.cli import CTX, threads_option, use_threads
+from adagan.cli import CTX, network_option, threads_option, use_threads
 from adagan.errors import ConfigError
 from adagan.limits import check_options, check_work
 
@@ -13,8 +13,7 @@ MAX_GRID_PIXELS = 2**28  # the grid is one image in memory (about 16384 x 16384)
 
 
 @click.command(context_settings=CTX)
-@click.option("--network", required=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Network file (.safetensors).")
+@network_option()
 @click.option("--rows", required=True, metavar="LIST", help="Row seeds (their images form the left column).")
 @click.option("--cols", required=True, metavar="LIST", help="Column seeds (their images form the top row).")
 @click.option("--styles", default="0-6", show_default=True, metavar="LIST",

@@ -4,13 +4,12 @@ from pathlib import Path
 
 import click
 
-from adagan.cli import CTX, threads_option, use_threads
+from adagan.cli import CTX, network_option, threads_option, use_threads
 from adagan.limits import check_options, check_work
 
 
 @click.command(context_settings=CTX)
-@click.option("--network", required=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Network file (.safetensors).")
+@network_option()
 @click.option("--target", required=True, type=click.Path(dir_okay=False, path_type=Path), metavar="IMAGE",
               help="Image to reproduce; centre-cropped to a square and resized to the network's resolution.")
 @click.option("--steps", type=int, default=1000, show_default=True, help="Optimisation steps.")

@@ -44,8 +44,7 @@ def _bind(host: str, port: int | None) -> socket.socket:
 
 
 @click.command(context_settings=CTX)
-@click.argument("target", required=False, default="runs", metavar="[RUNS_DIR | NETWORK]",
-                type=click.Path(path_type=Path))
+@click.argument("target", required=False, default="runs", metavar="[RUNS_DIR | NETWORK]")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. The page has no login: keep the loopback default unless you mean to "
                    "share it.")
@@ -64,7 +63,8 @@ def cli(target, host, port, device, threads, max_images, open_browser):
 
     \b
     RUNS_DIR: a folder of run directories (default: runs), or one run directory.
-    NETWORK:  a .safetensors network file; the Generator tab opens it.
+    NETWORK:  a .safetensors network file, builtin:twemoji32, a pretrained name (ffhq, afhqcat, ...) or
+              an http(s) URL (docs/using.md); the Generator tab opens it.
     Runs tab: each run's status (kimg, sec/kimg, ETA, augment p, r_t), its curves while it trains, its
     grids at every snapshot, two runs side by side, and what D sees at a chosen p.
     Generator tab: a grid of seeds re-rendered as you move truncation psi, pinned seeds, style mixing,
@@ -85,7 +85,11 @@ def cli(target, host, port, device, threads, max_images, open_browser):
         raise ConfigError(f"adagan studio needs Starlette and uvicorn ({e.name} is missing): "
                           "pip install 'adagan[studio]'") from None
     from adagan.inference import resolve_device
+    from adagan.pretrained import parse, resolve_network
 
+    if not Path(target).exists() and parse(target).kind != "file":  # a name or URL: the cached network file
+        target = resolve_network(target)
+    target = Path(target)
     if not target.exists():
         raise ConfigError(f"{target} does not exist; pass a folder of runs (default runs/) or a network "
                           ".safetensors file")

@@ -62,8 +62,10 @@ def _overrides(extra: list[str]) -> list[str]:
 @click.option("--mirror", is_flag=True, help="Add x-flipped copies of the dataset.")
 @click.option("--cond", is_flag=True, help="Train a class-conditional model (needs dataset labels).")
 @click.option("--subset", default=None, type=int, help="Train on a seeded random subset of N images.")
-@click.option("--resume", default=None, type=click.Path(dir_okay=False),
-              help="Start from this network's weights (transfer learning: ada_kimg 100, no EMA ramp-up).")
+@click.option("--resume", default=None, metavar="NETWORK",
+              help="Start from this network's weights (transfer learning: ada_kimg 100, no EMA ramp-up): a "
+                   ".safetensors file, builtin:twemoji32, a pretrained name (ffhq256, celebahq256, lsundog256, "
+                   "ffhq512, ffhq1024, ...) or an http(s) URL of an official pickle (docs/using.md).")
 @click.option("--freezed", default=None, type=int, help="Freeze-D: number of top D layers not trained.")
 @click.option("--tick", default=None, type=float, help="Progress interval in kimg. [default: 4]")
 @click.option("--snap", default=None, type=int, help="Snapshot every N ticks.")
@@ -86,6 +88,7 @@ def cli(ctx, outdir, name, new, dry_run, threads, **options):
       adagan train
       adagan train --data mydata.zip --cfg auto --kimg 5000 --mirror
       adagan train --data mydata.zip --resume pretrained.safetensors --freezed 10
+      adagan train --data faces.zip --resume ffhq256 --dry-run
       adagan train --data cifar.zip --cfg cifar --cond --loss.r1_gamma=0.02 --dry-run
     """
     from adagan.training.run import launch, plan

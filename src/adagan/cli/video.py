@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from adagan.cli import CTX, threads_option, use_threads
+from adagan.cli import CTX, network_option, threads_option, use_threads
 from adagan.errors import ConfigError
 from adagan.limits import check_options, check_work
 
@@ -13,8 +13,7 @@ MAX_KEYS = 10_000  # key seeds: their ws are held in memory for the whole walk
 
 
 @click.command(context_settings=CTX)
-@click.option("--network", required=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Network file (.safetensors).")
+@network_option()
 @click.option("--seeds", required=True, metavar="LIST", help="Key seeds, visited in order, e.g. 0,5,9.")
 @click.option("--frames-per-seed", type=int, default=60, show_default=True, help="Frames from one seed to the next.")
 @click.option("--fps", type=float, default=30, show_default=True)

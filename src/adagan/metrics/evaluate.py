@@ -9,6 +9,8 @@ dataset, without x-flips):
   isNk                   Inception Score            e.g. is50k, is1k (needs NVIDIA's Inception file)
   memNk                  memorisation: near-copies of training images, e.g. mem1k (against the
                          training set itself: the run's --subset when it has one; see memorisation.py)
+  leakNk                 augmentation leak: how far the samples' colour and geometry statistics moved from
+                         the reals' (0 = like the reals; no detector network; see leak.py), e.g. leak1k
 """
 
 from __future__ import annotations
@@ -30,17 +32,18 @@ _PATTERNS = (
     (re.compile(r"^ppl(?:(\d+)k)?_wend$"), "ppl"),
     (re.compile(r"^is(\d+)k$"), "is"),
     (re.compile(r"^mem(\d+)k$"), "mem"),
+    (re.compile(r"^leak(\d+)k$"), "leak"),
 )
 KNOWN = ("fid50k_full", "kid50k_full", "fid10k_full", "kid10k_full", "fid1k_full", "kid1k_full", "fid1k", "kid1k",
-         "pr50k3_full", "pr1k3_full", "ppl_wend", "ppl1k_wend", "is50k", "is1k", "mem1k")
+         "pr50k3_full", "pr1k3_full", "ppl_wend", "ppl1k_wend", "is50k", "is1k", "mem1k", "leak1k")
 DETECTOR_FOR = {"fid": "inception", "kid": "inception", "is": "inception-head", "pr": "vgg16", "ppl": "lpips",
-                "mem": "inception"}
+                "mem": "inception", "leak": None}
 
 
 @dataclass(frozen=True)
 class MetricSpec:
     name: str
-    kind: str  # fid | kid | pr | ppl | is | mem
+    kind: str  # fid | kid | pr | ppl | is | mem | leak
     num: int  # generated images (PPL: samples)
 
 
@@ -116,7 +119,8 @@ def compute_metrics(G, dataset, specs: list[MetricSpec], *, device="cpu", rank: 
         return detectors[kind]
 
     for s in specs:  # fail on missing weights before any expensive work
-        det(DETECTOR_FOR[s.kind])
+        if DETECTOR_FOR[s.kind] is not None:
+            det(DETECTOR_FOR[s.kind])
     gen_fn = generator_fn(G, dataset=dataset, device=device, seed=seed)
     tap = None
     if any(s.kind == "mem" for s in specs):
@@ -129,8 +133,13 @@ def compute_metrics(G, dataset, specs: list[MetricSpec], *, device="cpu", rank: 
     out: dict[str, dict[str, float]] = {}
     for s in specs:
         t0 = time.time()
-        d = det(DETECTOR_FOR[s.kind])
-        if s.kind in ("fid", "kid", "mem"):
+        d = det(DETECTOR_FOR[s.kind]) if DETECTOR_FOR[s.kind] is not None else None
+        if s.kind == "leak":
+            from adagan.metrics.leak import compute_leak
+
+            v = compute_leak(gen_fn, dataset, s.num, seed=seed, **common)
+            res = None if v is None else {(s.name if k == "leak" else f"{s.name}_{k}"): x for k, x in v.items()}
+        elif s.kind in ("fid", "kid", "mem"):
             if s.num not in inception_feats:
                 inception_feats[s.num] = generated_features(gen_fn, s.num, d, **common)
             gen = inception_feats[s.num]

@@ -23,10 +23,11 @@ from typing import Any
 
 import torch
 
+from adagan import pretrained
 from adagan.config import TrainConfig, to_json
 from adagan.errors import ConfigError
 from adagan.limits import check_gpus
-from adagan.presets import DEFAULT_DATA, NOT_IN_NAME, for_training, run_name  # noqa: F401 (NOT_IN_NAME: re-export)
+from adagan.presets import DEFAULT_DATA, DEFAULT_RESUME, NOT_IN_NAME, for_training, run_name  # noqa: F401 (re-export)
 from adagan.training import checkpoint, distributed, stats
 
 
@@ -38,14 +39,17 @@ class RunPlan:
     dataset: Any  # adagan.data.ImageDataset, opened with the run's options
     run_dir: Path
     resuming: bool  # run_dir holds a training state: training continues from it
-    resume: str | None  # network file to start from (transfer learning)
+    resume: str | None  # network to start from (transfer learning): a file, builtin:NAME, a pretrained name, a URL
     device: str  # cpu | cuda | mps
 
     def describe(self) -> str:
-        """The config as JSON and where the run goes (`adagan train --dry-run`)."""
+        """The config as JSON, where the run goes and where --resume's network comes from (`--dry-run`)."""
+        from adagan.pretrained import describe
+
         ds = self.dataset
-        return (f"{to_json(self.config)}\nRun directory: {self.run_dir}  (dataset {ds.name}: {len(ds)} images, "
+        text = (f"{to_json(self.config)}\nRun directory: {self.run_dir}  (dataset {ds.name}: {len(ds)} images, "
                 f"{ds.resolution}px, {ds.num_channels} channel(s), {ds.c_dim} classes)")
+        return text + (f"\nResume from: {describe(self.resume)}" if self.resume is not None else "")
 
 
 def plan(data: str | None = None, *, outdir: str | Path = "runs", name: str | None = None, new: bool = False,
@@ -62,6 +66,7 @@ def plan(data: str | None = None, *, outdir: str | Path = "runs", name: str | No
     from adagan.metrics.evaluate import metric_names
 
     device, gpus = _device_and_gpus(device, gpus)
+    options["resume"] = _default_resume(options.get("resume"), data, device, resolution, options)
     data = data or DEFAULT_DATA
     dataset = open_dataset(data, resolution=resolution, use_labels=options.get("cond", False),
                            mirror=options.get("mirror", False), subset=options.get("subset"),
@@ -71,6 +76,20 @@ def plan(data: str | None = None, *, outdir: str | Path = "runs", name: str | No
     resume = options.get("resume")
     run_dir = run_dir_for(outdir, run_name(config, dataset.name, resume) if name is None else name, new)
     return RunPlan(config, dataset, run_dir, bool(checkpoint.list_states(run_dir)), resume, device)
+
+
+def _default_resume(resume: str | None, data: str | None, device: str, resolution: int | None,
+                    options: dict) -> str | None:
+    """The network a run starts from. "none" (any case) starts from scratch. Without --data and --resume, the
+    default demo fine-tunes DEFAULT_RESUME when it fits (the `cpu` preset at 32 px, unconditional) and this
+    installation has it: from noise, 40 kimg on the smileys end in every hue (docs/training.md "What the
+    default run shows"); from the built-in network, in the smileys' colours."""
+    if resume is not None:
+        return None if str(resume).strip().lower() == "none" else resume
+    preset = options.get("preset") or ("cpu" if device == "cpu" else "auto")
+    if data is not None or preset != "cpu" or resolution not in (None, 32) or options.get("cond"):
+        return None
+    return DEFAULT_RESUME if pretrained.parse(DEFAULT_RESUME).path.is_file() else None
 
 
 def train(data: str | None = None, *, progress_bar: bool = False, tick_hooks=(), threads: int | None = None,
@@ -139,16 +158,18 @@ class RunSpec:
 def launch(plan: RunPlan, *, progress_bar: bool = False, tick_hooks=(), threads: int | None = None) -> dict | None:
     """Create the run directory and train: in this process, in `gpus` spawned processes, or as one rank
     of a torchrun group. Returns the training summary when this process trained."""
+    resume = None
     if plan.resume is not None:
         from adagan.io import read_metadata
 
-        read_metadata(plan.resume)  # fail early with a clear message
+        resume = str(pretrained.resolve_network(plan.resume))  # a name or URL: downloaded and imported once
+        read_metadata(resume)  # fail early with a clear message
     try:
         plan.run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"cannot create the run directory {plan.run_dir}: {e.strerror or e}; choose another "
                           "--outdir") from None
-    spec = RunSpec(plan.config, str(plan.run_dir), plan.resume, plan.device, progress_bar, plan.dataset,
+    spec = RunSpec(plan.config, str(plan.run_dir), resume, plan.device, progress_bar, plan.dataset,
                    tuple(tick_hooks), threads)
     if distributed.env_world_size() > 1:  # started by torchrun: this process is one rank
         ctx = distributed.init_from_env(spec.device)

@@ -309,8 +309,17 @@ function updatePane(v, d) {
     const series = p.keys.filter((k) => k in d.series).map((k) => ({ name: k, xs: d.kimg, ys: d.series[k] }));
     if (series.length) charts.push(drawChart(series, { title: p.title, hline: p.target ? target : null }));
   }
+  // The leak measure (leakNk): its headline and colour/geometry groups in one chart; its components stay in
+  // metric-leakNk.jsonl. Every other result gets a chart of its own.
+  const leak = {};
   for (const [name, pts] of Object.entries(d.metrics)) {
-    charts.push(drawChart([{ name, xs: pts.map((p) => p[0]), ys: pts.map((p) => p[1]) }], { title: `metric ${name}` }));
+    const series = { name, xs: pts.map((p) => p[0]), ys: pts.map((p) => p[1]) };
+    const m = /^(leak\d+k)(_colour|_geometry)?$/.exec(name);
+    if (m) (leak[m[1]] = leak[m[1]] || []).push(series);
+    else if (!/^leak\d+k_/.test(name)) charts.push(drawChart([series], { title: `metric ${name}` }));
+  }
+  for (const [name, series] of Object.entries(leak)) {
+    charts.push(drawChart(series, { title: `augmentation leak ${name} (0 = like the reals)` }));
   }
   v.charts.replaceChildren(...charts);
   v.gridSlider.max = Math.max(0, d.grids.length - 1);
