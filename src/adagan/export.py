@@ -14,6 +14,7 @@ import os
 import torch
 
 from adagan.errors import ConfigError
+from adagan.files import atomic_write
 
 
 class ExportableGenerator(torch.nn.Module):
@@ -54,7 +55,6 @@ def export_onnx(G, path: str | os.PathLike, opset: int = 17) -> None:
         raise ConfigError("ONNX export needs the onnx package: pip install 'adagan[export]'") from None
     import warnings
 
-    from adagan.io import atomic_write
 
     model = _prepare(G)
     inputs = example_inputs(G)
@@ -73,7 +73,6 @@ def export_torchscript(G, path: str | os.PathLike) -> None:
     """Write a traced TorchScript module: `torch.jit.load(path)(z, c, psi)`; the batch size is dynamic."""
     import warnings
 
-    from adagan.io import atomic_write
 
     model = _prepare(G)
     with warnings.catch_warnings(), torch.no_grad():

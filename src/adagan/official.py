@@ -38,6 +38,7 @@ from adagan import safe_pickle
 from adagan.config import DiscriminatorConfig, GeneratorConfig
 from adagan.errors import CheckpointError, ConfigError
 from adagan.limits import check_network
+from adagan.netfiles import save_networks
 from adagan.networks.discriminator import ARCHITECTURES as D_ARCHITECTURES
 from adagan.networks.generator import ARCHITECTURES as G_ARCHITECTURES
 
@@ -408,8 +409,6 @@ def _convert(path) -> OfficialNetworks:
 
 def import_official(source: str | os.PathLike, dest: str | os.PathLike) -> OfficialNetworks:
     """Convert an official pickle into an adagan network file (usable by every command and `train --resume`)."""
-    from adagan.io import save_networks
-
     nets = convert_official(source)
     if nets.G is None and nets.G_ema is not None:
         nets.G = nets.G_ema  # G_ema-only pickles: fine-tuning starts G from the averaged weights

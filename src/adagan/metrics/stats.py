@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from adagan.cache import cache_dir
+from adagan.files import atomic_write
 from adagan.metrics.features import extract_features
 from adagan.ops.image import to_uint8
 
@@ -191,7 +192,6 @@ def dataset_features(dataset, detector, *, max_items: int | None = None, batch_s
                             total=len(idx), device=device, desc=f"{dataset.name} (real)", progress=progress)
     feats = gather_rows(part, n, rank=rank, world_size=world_size, device=device)
     if rank == 0 and path is not None:
-        from adagan.io import atomic_write
 
         try:
             atomic_write(path, lambda tmp: _save_npy(tmp, feats))

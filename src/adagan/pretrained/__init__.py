@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adagan.errors import CheckpointError
+from adagan.files import atomic_write
 
 NVIDIA_BASE = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/"
 _TRANSFER = NVIDIA_BASE + "transfer-learning-source-nets/"
@@ -183,7 +184,6 @@ def _locked(path: Path):
 
 
 def _fetch(src: Source, log) -> Path:
-    from adagan.io import atomic_write
     from adagan.official import import_official
     from adagan.pretrained.download import download, manual_route
 

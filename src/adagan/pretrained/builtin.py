@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from adagan.errors import CheckpointError
+from adagan.netfiles import load_networks, read_metadata, save_networks
 
 FP16_MAX = float(torch.finfo(torch.float16).max)
 
@@ -30,7 +31,6 @@ def export_builtin(snapshot_path: str | os.PathLike, out_path: str | os.PathLike
     """Write the G, D and G_ema of a training snapshot (`network-snapshot-*.safetensors`) as a float16
     network file for `builtin:NAME` (src/adagan/pretrained/NAME.safetensors). Returns out_path."""
     from adagan.config import TrainConfig, from_dict
-    from adagan.io import load_networks, read_metadata, save_networks
 
     info = read_metadata(snapshot_path)
     missing = [n for n in ("G", "D", "G_ema") if n not in info.get("networks", [])]

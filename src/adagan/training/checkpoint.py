@@ -23,7 +23,7 @@ import torch
 from adagan.config import TrainConfig
 from adagan.errors import AdaganError, CheckpointError, ConfigError
 from adagan.files import temp_pattern
-from adagan.io import load_extra_tensors, load_networks, read_metadata, save_networks
+from adagan.netfiles import load_extra_tensors, load_networks, read_metadata, save_networks
 from adagan.presets import same_run
 from adagan.training.state import TrainState
 
