@@ -28,6 +28,7 @@ import io
 import os
 import pickle
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -279,17 +280,33 @@ def _get(kwargs: dict, key: str, default):
     return default if v is None else v
 
 
+@contextmanager
+def _constructor_args(source: str, what: str):
+    """The official constructor arguments of `what` (G or D) are read inside this: a missing key or a value that is
+    no number becomes one CheckpointError naming the file."""
+    try:
+        yield
+    except KeyError as e:
+        raise CheckpointError(f"{source}: {what} constructor arguments lack {e}; not an official StyleGAN2 {what}") \
+            from None
+    except (TypeError, ValueError, OverflowError) as e:
+        raise CheckpointError(f"{source}: {what} constructor arguments are not numbers where numbers belong ({e})") \
+            from None
+
+
+def _architecture(arch, allowed: tuple[str, ...], source: str, what: str) -> str:
+    if arch not in allowed:
+        raise CheckpointError(f"{source}: {what} architecture {arch!r} is not a StyleGAN2 one ({', '.join(allowed)})")
+    return arch
+
+
 def generator_config(init_kwargs: dict, source="pickle") -> GeneratorConfig:
     """Our GeneratorConfig from the official Generator's constructor arguments."""
     kw = dict(init_kwargs)
-    mk = dict(kw.get("mapping_kwargs") or {})
-    sk = dict(kw.get("synthesis_kwargs") or {})
-    try:
+    mk, sk = (dict(kw.get(k) or {}) for k in ("mapping_kwargs", "synthesis_kwargs"))
+    with _constructor_args(source, "G"):
         w_dim = int(kw["w_dim"])
-        arch = sk.get("architecture", "skip")
-        if arch not in G_ARCHITECTURES:
-            raise CheckpointError(f"{source}: G architecture {arch!r} is not a StyleGAN2 one "
-                                  f"({', '.join(G_ARCHITECTURES)})")
+        arch = _architecture(sk.get("architecture", "skip"), G_ARCHITECTURES, source, "G")
         for k in ("embed_features", "layer_features"):
             if mk.get(k) not in (None, w_dim):
                 raise CheckpointError(f"{source}: G mapping {k}={mk[k]} differs from w_dim; not supported")
@@ -302,28 +319,19 @@ def generator_config(init_kwargs: dict, source="pickle") -> GeneratorConfig:
             map_layers=int(_get(mk, "num_layers", 8)), map_lr_mul=float(_get(mk, "lr_multiplier", 0.01)),
             w_avg_beta=float(_get(mk, "w_avg_beta", 0.995)), num_fp16_res=int(_get(sk, "num_fp16_res", 0)),
             conv_clamp=None if sk.get("conv_clamp") is None else float(sk["conv_clamp"]), architecture=arch)
-    except KeyError as e:
-        raise CheckpointError(f"{source}: G constructor arguments lack {e}; not an official StyleGAN2 G") from None
-    except (TypeError, ValueError, OverflowError) as e:
-        raise CheckpointError(f"{source}: G constructor arguments are not numbers where numbers belong ({e})") \
-            from None
 
 
 def discriminator_config(init_kwargs: dict, source="pickle") -> DiscriminatorConfig:
     """Our DiscriminatorConfig from the official Discriminator's constructor arguments."""
     kw = dict(init_kwargs)
-    mk = dict(kw.get("mapping_kwargs") or {})
-    ek = dict(kw.get("epilogue_kwargs") or {})
-    try:
+    mk, ek = (dict(kw.get(k) or {}) for k in ("mapping_kwargs", "epilogue_kwargs"))
+    with _constructor_args(source, "D"):
         res = int(kw["img_resolution"])
         channel_base, channel_max = int(_get(kw, "channel_base", 32768)), int(_get(kw, "channel_max", 512))
         cmap_dim = kw.get("cmap_dim")
         if cmap_dim is None:  # official default: the channels at 4x4
             cmap_dim = min(channel_base // 4, channel_max)
-        arch = kw.get("architecture", "resnet")
-        if arch not in D_ARCHITECTURES:
-            raise CheckpointError(f"{source}: D architecture {arch!r} is not a StyleGAN2 one "
-                                  f"({', '.join(D_ARCHITECTURES)})")
+        arch = _architecture(kw.get("architecture", "resnet"), D_ARCHITECTURES, source, "D")
         return DiscriminatorConfig(
             c_dim=int(kw.get("c_dim", 0)), img_resolution=res, img_channels=int(kw["img_channels"]),
             channel_base=channel_base, channel_max=channel_max, architecture=arch,
@@ -332,11 +340,6 @@ def discriminator_config(init_kwargs: dict, source="pickle") -> DiscriminatorCon
             map_layers=int(_get(mk, "num_layers", 8)), map_lr_mul=float(_get(mk, "lr_multiplier", 0.01)),
             num_fp16_res=int(_get(kw, "num_fp16_res", 0)),
             conv_clamp=None if kw.get("conv_clamp") is None else float(kw["conv_clamp"]))
-    except KeyError as e:
-        raise CheckpointError(f"{source}: D constructor arguments lack {e}; not an official StyleGAN2 D") from None
-    except (TypeError, ValueError, OverflowError) as e:
-        raise CheckpointError(f"{source}: D constructor arguments are not numbers where numbers belong ({e})") \
-            from None
 
 
 def _build(record: PersistentRecord, what: str, source):

@@ -33,3 +33,24 @@ def network_option(what: str = "Network file (.safetensors)"):
     import click
 
     return click.option("--network", required=True, type=str, metavar="NETWORK", help=f"{what}, {NETWORK_KINDS}.")
+
+
+def class_option(f):
+    """`--class K` for the commands that render a conditional network."""
+    import click
+
+    return click.option("--class", "class_idx", type=int, default=None, metavar="K",
+                        help="Class for a conditional network.")(f)
+
+
+def device_options(work: str):
+    """`--device`, `--yes` (past `work`, docs/limits.md) and `--threads`: where a rendering command runs, and
+    how much it may do unasked."""
+    import click
+
+    def apply(f):
+        f = threads_option(f)
+        f = click.option("--yes", is_flag=True, help=f"Go ahead with more than {work} (docs/limits.md).")(f)
+        return click.option("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available).")(f)
+
+    return apply

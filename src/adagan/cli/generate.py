@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from adagan.cli import CTX, network_option, threads_option, use_threads
+from adagan.cli import CTX, class_option, device_options, network_option, use_threads
 from adagan.errors import ConfigError
 from adagan.limits import check_options, check_work
 
@@ -18,7 +18,7 @@ MAX_PROJECTED = 10_000  # ws one --projected-w file may hold
                                                             "gives the same image).")
 @click.option("--trunc", "truncation_psi", type=float, default=1.0, show_default=True,
               help="Truncation psi: < 1 trades variety for typical-looking images (0.7 is common).")
-@click.option("--class", "class_idx", type=int, default=None, metavar="K", help="Class for a conditional network.")
+@class_option
 @click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True,
               help="Per-pixel noise: the stored maps, fresh random maps, or none.")
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
@@ -26,9 +26,7 @@ MAX_PROJECTED = 10_000  # ws one --projected-w file may hold
 @click.option("--projected-w", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE.npz",
               help="Render the ws in this file (key 'w', from `adagan project`) instead of seeds.")
 @click.option("--batch", type=int, default=16, show_default=True, help="Images per forward pass.")
-@click.option("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available).")
-@click.option("--yes", is_flag=True, help="Go ahead with more than 10,000 images (docs/limits.md).")
-@threads_option
+@device_options("10,000 images")
 def cli(network, seeds, truncation_psi, class_idx, noise_mode, outdir, grid, projected_w, batch, device, yes,
         threads):
     """Generate images from a trained generator.

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from adagan.cli import CTX, network_option, threads_option, use_threads
+from adagan.cli import CTX, class_option, device_options, network_option, use_threads
 from adagan.errors import ConfigError
 from adagan.limits import check_options, check_work
 
@@ -19,13 +19,11 @@ MAX_GRID_PIXELS = 2**28  # the grid is one image in memory (about 16384 x 16384)
 @click.option("--styles", default="0-6", show_default=True, metavar="LIST",
               help="Indices of the ws taken from the column seed (0 = coarsest layer).")
 @click.option("--trunc", "truncation_psi", type=float, default=1.0, show_default=True, help="Truncation psi.")
-@click.option("--class", "class_idx", type=int, default=None, metavar="K", help="Class for a conditional network.")
+@class_option
 @click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("mix.png"), show_default=True,
               help="Grid PNG.")
-@click.option("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available).")
-@click.option("--yes", is_flag=True, help="Go ahead with more than 10,000 cells (docs/limits.md).")
-@threads_option
+@device_options("10,000 cells")
 def cli(network, rows, cols, styles, truncation_psi, class_idx, noise_mode, out, device, yes, threads):
     """Style mixing: each cell is its row seed with the `--styles` layers taken from its column seed.
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from adagan.cli import CTX, network_option, threads_option, use_threads
+from adagan.cli import CTX, class_option, device_options, network_option, use_threads
 from adagan.errors import ConfigError
 from adagan.limits import check_options, check_work
 
@@ -18,14 +18,12 @@ MAX_KEYS = 10_000  # key seeds: their ws are held in memory for the whole walk
 @click.option("--frames-per-seed", type=int, default=60, show_default=True, help="Frames from one seed to the next.")
 @click.option("--fps", type=float, default=30, show_default=True)
 @click.option("--trunc", "truncation_psi", type=float, default=1.0, show_default=True, help="Truncation psi.")
-@click.option("--class", "class_idx", type=int, default=None, metavar="K", help="Class for a conditional network.")
+@class_option
 @click.option("--noise-mode", type=click.Choice(["const", "none"]), default="const", show_default=True,
               help="const keeps the noise fixed so only the latent moves.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("walk.mp4"), show_default=True,
               help="Video file: .mp4 (needs imageio-ffmpeg) or .gif.")
-@click.option("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available).")
-@click.option("--yes", is_flag=True, help="Go ahead with more than 10,000 frames (docs/limits.md).")
-@threads_option
+@device_options("10,000 frames")
 def cli(network, seeds, frames_per_seed, fps, truncation_psi, class_idx, noise_mode, out, device, yes, threads):
     """Write a smooth, looping walk through the seeds' latents (cubic interpolation in W).
 
