@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 import torch
 
+from adagan.augment.diffaug import DiffAugmentPipe
+from adagan.augment.pipeline import AugmentPipe
 from adagan.config import AUGMENT_MODES as MODES
 from adagan.config import AUGPIPES, DIFFAUG_AUGPIPES, AugmentConfig
 from adagan.errors import ConfigError
@@ -100,11 +102,7 @@ def build_pipe(augpipe: str) -> torch.nn.Module:
     [-1, 1] and have a scalar buffer `p`."""
     check_choice("--augpipe", augpipe, AUGPIPES)
     if augpipe in DIFFAUG_AUGPIPES:
-        from adagan.augment.diffaug import DiffAugmentPipe
-
         return DiffAugmentPipe(",".join(AUGPIPES[augpipe]), p=0.0)
-    from adagan.augment.pipeline import AugmentPipe
-
     return AugmentPipe(augpipe=augpipe)
 
 

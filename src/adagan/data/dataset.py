@@ -35,7 +35,9 @@ import torch
 import torch.utils.data
 
 from adagan.data import images as I
+from adagan.data.builtin import resolved_builtin
 from adagan.data.labels import label_matrix
+from adagan.data.prepare import builtin_path
 from adagan.errors import DatasetError
 from adagan.files import to_pil
 
@@ -438,9 +440,6 @@ def open_dataset(spec: str | os.PathLike | None, *, resolution: int | None = Non
     resolution: for built-ins, the size to use (default 32); for other data, checked against the images.
     log: callable for one-line progress notes (default: stderr), used for the built-in's first conversion.
     """
-    from adagan.data.builtin import resolved_builtin
-    from adagan.data.prepare import builtin_path
-
     spec_s = "builtin:twemoji" if spec is None or str(spec).strip() == "" else str(spec)
     say = log if log is not None else (lambda msg: print(msg, file=sys.stderr, flush=True))
     if spec_s.startswith("builtin:"):

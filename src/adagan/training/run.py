@@ -25,10 +25,17 @@ import torch
 
 from adagan import pretrained
 from adagan.config import TrainConfig, to_json
+from adagan.data import open_dataset
 from adagan.errors import ConfigError
+from adagan.io import read_metadata
 from adagan.limits import check_gpus
+from adagan.metrics import evaluate_snapshot
+from adagan.metrics.evaluate import metric_names
+from adagan.metrics.stats import use_collectives
 from adagan.presets import DEFAULT_DATA, DEFAULT_RESUME, NOT_IN_NAME, for_training, run_name  # noqa: F401 (re-export)
+from adagan.runtime import ThreadGovernor, cpu_count
 from adagan.training import checkpoint, distributed, stats
+from adagan.training.loop import training_loop
 
 
 @dataclass(frozen=True)
@@ -44,12 +51,10 @@ class RunPlan:
 
     def describe(self) -> str:
         """The config as JSON, where the run goes and where --resume's network comes from (`--dry-run`)."""
-        from adagan.pretrained import describe
-
         ds = self.dataset
         text = (f"{to_json(self.config)}\nRun directory: {self.run_dir}  (dataset {ds.name}: {len(ds)} images, "
                 f"{ds.resolution}px, {ds.num_channels} channel(s), {ds.c_dim} classes)")
-        return text + (f"\nResume from: {describe(self.resume)}" if self.resume is not None else "")
+        return text + (f"\nResume from: {pretrained.describe(self.resume)}" if self.resume is not None else "")
 
 
 def plan(data: str | None = None, *, outdir: str | Path = "runs", name: str | None = None, new: bool = False,
@@ -62,9 +67,6 @@ def plan(data: str | None = None, *, outdir: str | Path = "runs", name: str | No
     its world size). metrics: names or a comma-separated string ("none": no metrics). Every other
     option is a keyword of presets.for_training (preset, batch, gamma, kimg, aug, p, ..., overrides).
     """
-    from adagan.data import open_dataset
-    from adagan.metrics.evaluate import metric_names
-
     device, gpus = _device_and_gpus(device, gpus)
     options["resume"] = _default_resume(options.get("resume"), data, device, resolution, options)
     data = data or DEFAULT_DATA
@@ -160,8 +162,6 @@ def launch(plan: RunPlan, *, progress_bar: bool = False, tick_hooks=(), threads:
     of a torchrun group. Returns the training summary when this process trained."""
     resume = None
     if plan.resume is not None:
-        from adagan.io import read_metadata
-
         resume = str(pretrained.resolve_network(plan.resume))  # a name or URL: downloaded and imported once
         read_metadata(resume)  # fail early with a clear message
     try:
@@ -185,15 +185,10 @@ def launch(plan: RunPlan, *, progress_bar: bool = False, tick_hooks=(), threads:
 
 
 def _worker(ctx: distributed.Context, spec: RunSpec) -> dict:
-    from adagan.data import open_dataset
-    from adagan.training.loop import training_loop
-
     config = spec.config
     iteration_hooks = ()
     if ctx.device.type == "cpu":
         # Processes of one run share the cores; within that share, use what other programs leave free.
-        from adagan.runtime import ThreadGovernor, cpu_count
-
         governor = ThreadGovernor(spec.threads, limit=max(cpu_count() // ctx.world_size, 1),
                                   log=(lambda msg: print(msg, file=sys.stderr, flush=True)) if ctx.is_main else None)
         governor.start()
@@ -210,9 +205,6 @@ def _worker(ctx: distributed.Context, spec: RunSpec) -> dict:
 
 
 def _metrics_fn(ctx: distributed.Context, config: TrainConfig):
-    from adagan.metrics import evaluate_snapshot
-    from adagan.metrics.stats import use_collectives
-
     collectives = distributed.Collectives(ctx) if ctx.distributed else None
 
     def run(snapshot_path, G_ema):
