@@ -16,11 +16,11 @@ from adagan.training import checkpoint, stats
 from adagan.training.distributed import Context, any_rank, barrier, check_in_sync
 from adagan.training.schedule import Schedule
 from adagan.training.session import RunSession, setup
-from adagan.training.trainer import Trainer, build_phases, end_tick, run_iteration, run_phase
+from adagan.training.trainer import Trainer, _make_optimizer, build_phases, end_tick, run_iteration, run_phase
 from adagan.training.transfer import shape_differences
 
-__all__ = ["Trainer", "build_phases", "end_tick", "run_iteration", "run_phase", "save_snapshot", "setup",
-           "shape_differences", "training_loop"]
+__all__ = ["Trainer", "_make_optimizer", "build_phases", "end_tick", "run_iteration", "run_phase", "save_snapshot",
+           "setup", "shape_differences", "training_loop"]
 
 
 def save_snapshot(t: Trainer, run: RunSession, metrics_fn=None, *, scheduled: bool = True) -> None:
