@@ -441,3 +441,28 @@ def test_default_run_fine_tunes_the_builtin_network(run_cli, dataset_zip, tmp_pa
         assert code == 0, (extra, err)
         assert "Resume from" not in out, extra
         assert json.loads(out[: out.rindex("}") + 1])["ema_rampup"] is not None, extra
+
+
+def test_tick_and_snapshot_read_one_augment_p(dataset_zip, tmp_path):
+    """ADA's p lives in the controller; the tick's Progress/augment is that value, the one a snapshot saves
+    (the tick used to read the pipe's float32 buffer: 0.30000001192092896 for --p 0.3)."""
+    from adagan.data import open_dataset
+    from adagan.presets import for_training
+    from adagan.training import loop, stats
+    from adagan.training.checkpoint import _snapshot_file
+    from adagan.training.distributed import Context
+    from adagan.training.schedule import TickClock
+
+    ds = open_dataset(str(dataset_zip))
+    config = for_training(ds, preset="cpu", batch=4, batch_gpu=2, aug="fixed", p=0.3, overrides=TINY_OVERRIDES)
+    t, _ = loop.setup(config, Context(), tmp_path, ds, log=lambda msg: None)
+    collector = stats.Collector()
+    try:
+        loop.run_iteration(t)
+        record, _ = loop.end_tick(t, collector, TickClock(0))
+    finally:
+        collector.close()
+        t.close()
+    saved = float(_snapshot_file(tmp_path, t.state)[1]["augment_p"])
+    assert record["Progress/augment"] == t.controller.p == 0.3
+    assert saved == float(torch.tensor(record["Progress/augment"]))  # the same p, stored as float32

@@ -274,7 +274,7 @@ def end_tick(t: Trainer, collector: stats.Collector, clock) -> tuple[dict, float
     means = {k: v["mean"] for k, v in collector.drain().items()}
     # r_t over the whole tick (the controller's own value covers only its last few batches).
     r_t = means.get("Loss/signs/real", t.controller.r_t if t.controller is not None else None)
-    p = float(t.augment_pipe.p) if t.augment_pipe is not None else 0.0
+    p = t.controller.p if t.controller is not None else 0.0  # ADA's p: the controller's, as snapshots save it
     record = {"Progress/tick": prog.cur_tick, "Progress/kimg": prog.cur_nimg / 1000, "Progress/augment": p,
               "Progress/r_t": r_t, "Progress/time_s": round(now - clock.t_start, 2), **means}
     return record, sec_per_kimg
