@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import re
 import threading
 import time
 
@@ -40,14 +41,16 @@ def test_page_and_assets_are_served(studio_root):
     from importlib.resources import files
 
     static = files("adagan.studio") / "static"  # package data: what an installed wheel carries
-    assert all((static / name).is_file() for name in ("index.html", "studio.js", "studio.css"))
+    scripts = ("common.js", "charts.js", "runs.js", "generator.js", "studio.js")
+    assert all((static / name).is_file() for name in ("index.html", "studio.css", *scripts))
     with _client(studio_root) as client:
         page = client.get("/")
         assert page.status_code == 200 and "adagan studio" in page.text
-        assert "/static/studio.js" in page.text and "http" not in page.text.split("<body>")[1]  # no CDN
-        js = client.get("/static/studio.js")
-        assert js.status_code == 200 and "drawChart" in js.text
-        assert client.get("/static/studio.css").status_code == 200
+        assert "http" not in page.text.split("<body>")[1]  # no CDN
+        assert [f"/static/{name}" for name in scripts] == re.findall(r'<script src="([^"]+)"', page.text)
+        assert "drawChart" in client.get("/static/charts.js").text
+        for name in (*scripts, "studio.css"):
+            assert client.get(f"/static/{name}").status_code == 200
 
 
 def test_runs_list_status_and_curves(studio_root):

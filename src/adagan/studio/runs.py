@@ -367,12 +367,14 @@ class RunIndex:
         out = []
         for run in self.runs():
             for snap in reversed(run.listing()["snapshots"]):
-                out.append({"file": snap["file"], "run": run.id, "label": f"{run.name} @ {snap['kimg']} kimg"})
+                out.append({"file": snap["file"], "run": run.id, "label": f"{run.name} @ {snap['kimg']} kimg",
+                            "name": run.name, "kimg": snap["kimg"]})
         listed = {n["file"] for n in out}
         try:
             loose = sorted(e.name for e in os.scandir(self.root) if e.name.endswith(".safetensors")
                            and not e.name.startswith("training-state-") and inside(self.root, Path(e.path)))
         except OSError:
             loose = []
-        out += [{"file": name, "run": None, "label": name} for name in loose if name not in listed]
+        out += [{"file": name, "run": None, "label": name, "name": name, "kimg": None}
+                for name in loose if name not in listed]
         return out
