@@ -16,9 +16,13 @@ This module imports nothing else from adagan, so every layer may use it.
 from __future__ import annotations
 
 import os
-import resource
 import time
 from collections.abc import Callable
+
+try:  # Unix only; on Windows this process's CPU time comes from time.process_time()
+    import resource
+except ImportError:
+    resource = None
 
 # Others' use (in cores, averaged since the last check) that makes us give up a thread, and the
 # use below which we take one back: the gap keeps the count from flapping on bursty neighbours.
@@ -51,6 +55,9 @@ def _busy_seconds() -> float | None:
 
 
 def _own_seconds() -> float:
+    """CPU seconds this process has used (all its threads)."""
+    if resource is None:
+        return time.process_time()
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
 
