@@ -36,14 +36,11 @@ def compute_ppl(G, lpips, num_samples: int, *, epsilon: float = 1e-4, dataset=No
                 seed: int = 0, device="cpu", rank: int = 0, world_size: int = 1,
                 progress: bool | None = None) -> float | None:
     """ppl_wend over num_samples samples; the value on rank 0, None on other ranks."""
-    import sys
-
-    from tqdm import tqdm
+    from adagan.progress import progress as progress_bar
 
     idx = shard(num_samples, rank, world_size)
     parts = []
-    show = sys.stderr.isatty() if progress is None else progress
-    with tqdm(total=len(idx), unit="img", desc="ppl", disable=not show, file=sys.stderr, leave=False) as bar:
+    with progress_bar(len(idx), desc="ppl", show=progress, leave=False) as bar:
         for i in range(0, len(idx), batch_size):
             b = idx[i: i + batch_size]
             parts.append(ppl_distances(G, lpips, b, epsilon=epsilon, dataset=dataset, seed=seed, device=device))
