@@ -1,8 +1,9 @@
 """pyproject.toml's extras: each installs what adagan imports, nothing it does not (docs/using.md)."""
 
 import re
-import tomllib
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # pip name -> the module adagan imports
@@ -11,6 +12,7 @@ LOADED_BY_OTHERS = {"imageio-ffmpeg"}  # imageio's ffmpeg backend: imageio loads
 
 
 def _extras() -> dict[str, list[str]]:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
 
 

@@ -51,7 +51,7 @@ def test_two_tick_run_writes_everything(run_cli, dataset_zip, tmp_path):
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "stats.jsonl").write_text('{"Progress/tick": 1, "Progress/kimg": 0.016}\n' * 3)
     code, out, err = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--name", "r", "--kimg", "0.032",
-                             "--augment.ada_kimg=0.01", "--p", "0.5", "--augment.target=1", *TINY)
+                             "--augment.ada_kimg=0.01", "--augment.p=0.5", "--augment.target=1", *TINY)
     assert code == 0, err
     run = tmp_path / "r"
     files = _files(run)
