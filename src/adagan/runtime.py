@@ -98,13 +98,13 @@ class ThreadGovernor:
     `set_threads` and `load` are for tests (default: torch.set_num_threads and a real CpuLoad).
     """
 
-    def __init__(self, threads: int | None = None, *, limit: int | None = None, interval: float = INTERVAL_S,
+    def __init__(self, threads: int | None = None, *, limit: int | None = None, interval: float | None = None,
                  set_threads: Callable[[int], None] | None = None, load: CpuLoad | None = None,
                  log: Callable[[str], None] | None = None):
         self.fixed = explicit_threads(threads)
         self.cores = cpu_count()
         self.limit = max(1, min(limit or self.cores, self.cores))
-        self.interval = interval
+        self.interval = INTERVAL_S if interval is None else interval
         self._set = set_threads or _torch_set_num_threads
         self._log = log
         self._load = None if self.fixed is not None else (load or CpuLoad())
