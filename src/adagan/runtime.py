@@ -8,6 +8,8 @@ free, measured from /proc/stat (all CPU time) minus this process's own CPU time,
 it runs: `ThreadGovernor.maybe_update()` is cheap enough to call every iteration (it looks at the
 clock and acts at most every `interval` seconds).
 
+A changed count changes how float sums are split, so a training run is bitwise reproducible (and its
+resume bitwise the uninterrupted run) only at a fixed count (docs/training.md, "Exact resume").
 An explicit count (`--threads N`, or `OMP_NUM_THREADS` in the environment) is used as given. Where
 /proc/stat is missing (macOS, Windows) the automatic choice is all available cores, as PyTorch's own.
 This module imports nothing else from adagan, so every layer may use it.
