@@ -154,6 +154,8 @@ class TrainConfig:
     # Execution options (CUDA only; they do not change what is learned).
     amp_bf16: bool = False  # bf16 autocast around G and D
     channels_last: bool = False  # NHWC memory layout for the networks
+    cudnn_benchmark: bool = True  # cuDNN autotuning (official --nobench=1 turns it off)
+    allow_tf32: bool = False  # TF32 matmuls and convolutions on Ampere+ (official --allow-tf32)
 
     @property
     def preset(self) -> str:
@@ -359,6 +361,14 @@ def _apply_augment(config: TrainConfig, *, aug: str, p: float | None, target: fl
             raise ConfigError(f"--aug {aug} means --aug {long['mode']} --p {long['p']:g} --augpipe {long['augpipe']}; "
                               "give those flags instead to change p or the pipe")
         aug, p, augpipe = long["mode"], long["p"], long["augpipe"]
+    # As the official train.py (its setup_training_loop_kwargs): flags the mode would ignore are refused.
+    if p is not None and aug != "fixed":
+        raise ConfigError(f"--p can only be given with --aug fixed, not --aug {aug} (ADA's starting p: "
+                          "--augment.p=P)")
+    if augpipe is not None and aug == "noaug":
+        raise ConfigError("--augpipe cannot be given with --aug noaug (noaug augments nothing)")
+    if target is not None and aug != "ada":
+        raise ConfigError(f"--target can only be given with --aug ada, not --aug {aug}")
     changes: dict[str, Any] = {"mode": aug}
     if p is not None:
         changes["p"] = p

@@ -156,9 +156,9 @@ def setup(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, resume_w
     if files is None and ctx.is_main:
         files = checkpoint.RunFiles(run_dir, config, log)
         files.open()
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cudnn.benchmark = device.type == "cuda"
+    torch.backends.cuda.matmul.allow_tf32 = config.allow_tf32  # off unless asked (official --allow-tf32)
+    torch.backends.cudnn.allow_tf32 = config.allow_tf32
+    torch.backends.cudnn.benchmark = device.type == "cuda" and config.cudnn_benchmark
     torch.manual_seed(config.seed)
     G = Generator(config.G).train().requires_grad_(False).to(device)
     D = Discriminator(config.D).train().requires_grad_(False).to(device)

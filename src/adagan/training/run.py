@@ -30,7 +30,8 @@ from adagan.config import DEFAULT_DATA, DEFAULT_RESUME, DIFFAUG_AUGPIPES, TrainC
 from adagan.errors import ConfigError
 from adagan.training import checkpoint, distributed, stats
 
-NOT_IN_NAME = ("kimg", "max_minutes", "tick_kimg", "snap_ticks", "metrics", "amp_bf16", "channels_last")
+NOT_IN_NAME = ("kimg", "max_minutes", "tick_kimg", "snap_ticks", "metrics", "amp_bf16", "channels_last",
+               "cudnn_benchmark", "allow_tf32")
 # Settings added after runs were named, hashed only when on, so that runs named before keep their name (and resume).
 LATER_LOSS_SETTINGS = ("lecam", "lecam_decay")
 
