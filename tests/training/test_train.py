@@ -438,8 +438,8 @@ def test_default_run_fine_tunes_the_builtin_network(run_cli, dataset_zip, tmp_pa
     code, out, err = run_cli("train", "--outdir", tmp_path / "runs", "--dry-run")
     assert code == 0, err
     assert "Resume from: builtin:twemoji32" in out and json.loads(out[: out.rindex("}") + 1])["ema_rampup"] is None
-    for extra in (["--resume", "none"], ["--resume", "None"], ["--resume", "noresume"], ["--data", str(dataset_zip), "--batch", "8"],
-                  ["--cfg", "auto"], ["--resolution", "64"]):
+    for extra in (["--resume", "none"], ["--resume", "None"], ["--resume", "noresume"],
+                  ["--data", str(dataset_zip), "--batch", "8"], ["--cfg", "auto"], ["--resolution", "64"]):
         code, out, err = run_cli("train", "--outdir", tmp_path / "runs", "--dry-run", *extra)
         assert code == 0, (extra, err)
         assert "Resume from" not in out, extra
