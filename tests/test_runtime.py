@@ -1,9 +1,11 @@
 """The adaptive CPU thread count (adagan.runtime) and the --threads option."""
 
 import json
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -108,3 +110,28 @@ def test_train_threads_option(run_cli, tmp_path):
     assert tick["Resources/threads"] == 1
     code, _, err = run_cli("train", "--data", data, "--outdir", tmp_path / "runs", "--threads", "0", "--dry-run")
     assert code != 0 and "--threads" in err
+
+
+def test_cli_runs_without_the_resource_module(tmp_path):
+    # Windows has no `resource` module: importing the CLI and training on the CPU with the automatic thread
+    # count (which measures this process's CPU time) must still work. sys.modules[...] = None makes
+    # `import resource` raise ImportError, as there.
+    from PIL import Image
+
+    data = tmp_path / "imgs"
+    data.mkdir()
+    for i in range(8):
+        Image.new("RGB", (16, 16), (i * 30, 100, 200)).save(data / f"{i}.png")
+    code = ("import sys; sys.modules['resource'] = None\n"
+            "from adagan import runtime\n"
+            "assert runtime.resource is None and runtime._own_seconds() >= 0\n"
+            "from adagan.cli.main import main\n"
+            f"main(['train', '--data', {str(data)!r}, '--outdir', {str(tmp_path / 'runs')!r}, '--name', 'r', "
+            "'--kimg', '0.008', '--cfg', 'cpu', '--G.z_dim=8', '--G.w_dim=8', '--G.channel_base=128', "
+            "'--G.channel_max=8', '--D.channel_base=128', '--D.channel_max=8', '--D.mbstd_group_size=2', "
+            "'--batch', '4', '--tick', '0.008'])\n")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}  # the automatic count: it reads CPU time
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(runtime.__file__).parents[1]), env.get("PYTHONPATH", "")])
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "runs" / "r" / "stats.jsonl").is_file()

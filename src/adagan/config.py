@@ -163,6 +163,8 @@ class TrainConfig:
     # Execution options (CUDA only; they do not change what is learned).
     amp_bf16: bool = False  # bf16 autocast around G and D
     channels_last: bool = False  # NHWC memory layout for the networks
+    cudnn_benchmark: bool = True  # cuDNN autotuning (official --nobench=1 turns it off)
+    allow_tf32: bool = False  # TF32 matmuls and convolutions on Ampere+ (official --allow-tf32)
 
     @property
     def preset(self) -> str:

@@ -219,7 +219,7 @@ def load_official_pickle(path: str | os.PathLike) -> Any:
     except CheckpointError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            RuntimeError, OSError, RecursionError) as e:
+            RuntimeError, OSError, RecursionError, MemoryError) as e:
         raise CheckpointError(f"{path} is not a readable network pickle ({type(e).__name__}: {str(e)[:200]})") \
             from None
 

@@ -201,6 +201,14 @@ def _apply_augment(config: TrainConfig, *, aug: str, p: float | None, target: fl
             raise ConfigError(f"--aug {aug} means --aug {long['mode']} --p {long['p']:g} --augpipe {long['augpipe']}; "
                               "give those flags instead to change p or the pipe")
         aug, p, augpipe = long["mode"], long["p"], long["augpipe"]
+    # As the official train.py (its setup_training_loop_kwargs): flags the mode would ignore are refused.
+    if p is not None and aug != "fixed":
+        raise ConfigError(f"--p can only be given with --aug fixed, not --aug {aug} (ADA's starting p: "
+                          "--augment.p=P)")
+    if augpipe is not None and aug == "noaug":
+        raise ConfigError("--augpipe cannot be given with --aug noaug (noaug augments nothing)")
+    if target is not None and aug != "ada":
+        raise ConfigError(f"--target can only be given with --aug ada, not --aug {aug}")
     changes: dict[str, Any] = {"mode": aug}
     if p is not None:
         changes["p"] = p
@@ -217,7 +225,8 @@ def _apply_augment(config: TrainConfig, *, aug: str, p: float | None, target: fl
 # The run-name policy: a run is named by every setting that changes what is learned.
 
 # Settings that only say how long, how often or how fast: rerunning with a larger --kimg extends the run.
-NOT_IN_NAME = ("kimg", "max_minutes", "tick_kimg", "snap_ticks", "metrics", "amp_bf16", "channels_last")
+NOT_IN_NAME = ("kimg", "max_minutes", "tick_kimg", "snap_ticks", "metrics", "amp_bf16", "channels_last",
+               "cudnn_benchmark", "allow_tf32")
 # Settings added after runs were named, hashed only when on, so that runs named before keep their name (and resume).
 LATER_LOSS_SETTINGS = ("lecam", "lecam_decay")
 

@@ -8,6 +8,8 @@ free, measured from /proc/stat (all CPU time) minus this process's own CPU time,
 it runs: `ThreadGovernor.maybe_update()` is cheap enough to call every iteration (it looks at the
 clock and acts at most every `interval` seconds).
 
+A changed count changes how float sums are split, so a training run is bitwise reproducible (and its
+resume bitwise the uninterrupted run) only at a fixed count (docs/training.md, "Exact resume").
 An explicit count (`--threads N`, or `OMP_NUM_THREADS` in the environment) is used as given. Where
 /proc/stat is missing (macOS, Windows) the automatic choice is all available cores, as PyTorch's own.
 This module imports nothing else from adagan, so every layer may use it.
@@ -16,9 +18,13 @@ This module imports nothing else from adagan, so every layer may use it.
 from __future__ import annotations
 
 import os
-import resource
 import time
 from collections.abc import Callable
+
+try:  # Unix only; on Windows this process's CPU time comes from time.process_time()
+    import resource
+except ImportError:
+    resource = None
 
 # Others' use (in cores, averaged since the last check) that makes us give up a thread, and the
 # use below which we take one back: the gap keeps the count from flapping on bursty neighbours.
@@ -51,6 +57,9 @@ def _busy_seconds() -> float | None:
 
 
 def _own_seconds() -> float:
+    """CPU seconds this process has used (all its threads)."""
+    if resource is None:
+        return time.process_time()
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
 
@@ -91,13 +100,13 @@ class ThreadGovernor:
     `set_threads` and `load` are for tests (default: torch.set_num_threads and a real CpuLoad).
     """
 
-    def __init__(self, threads: int | None = None, *, limit: int | None = None, interval: float = INTERVAL_S,
+    def __init__(self, threads: int | None = None, *, limit: int | None = None, interval: float | None = None,
                  set_threads: Callable[[int], None] | None = None, load: CpuLoad | None = None,
                  log: Callable[[str], None] | None = None):
         self.fixed = explicit_threads(threads)
         self.cores = cpu_count()
         self.limit = max(1, min(limit or self.cores, self.cores))
-        self.interval = interval
+        self.interval = INTERVAL_S if interval is None else interval
         self._set = set_threads or _torch_set_num_threads
         self._log = log
         self._load = None if self.fixed is not None else (load or CpuLoad())

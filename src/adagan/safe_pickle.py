@@ -93,9 +93,16 @@ class _Array(np.ndarray):
 
 
 def _reconstruct(subtype, shape, dtype):
+    """numpy's `_reconstruct(ndarray, (0,), dtype)`: an empty array that __setstate__ then fills. numpy always
+    declares no elements here; a file that declares any (e.g. 10^6 x 10^6) would have them allocated before its
+    data is seen, so it is refused (the real shape comes with the data, checked in _Array.__setstate__)."""
     if subtype is not np.ndarray:
         raise pickle.UnpicklingError("refusing a numpy array subclass")
-    return np.ndarray.__new__(_Array, shape, dtype)
+    if not (isinstance(shape, tuple) and len(shape) <= 64 and all(isinstance(n, int) and 0 <= n < 2**31
+                                                                   for n in shape) and 0 in shape):
+        raise pickle.UnpicklingError(f"a numpy array that declares shape {str(shape)[:80]} before its data "
+                                     "(numpy's own pickles declare an empty one)")
+    return np.ndarray.__new__(_Array, shape, _dtype(dtype))
 
 
 def numpy_globals() -> dict[tuple[str, str], object]:

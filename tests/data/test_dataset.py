@@ -196,3 +196,26 @@ def test_corrupt_member_of_a_tool_zip_names_the_file(labeled_zip, tmp_path):
     ds.get_batch([0, 1])
     with pytest.raises(DatasetError, match="cannot decode 00000/img00000002.png"):
         ds.get_batch([2])
+
+
+@pytest.mark.parametrize("declared", [1, 4])
+def test_channels_that_disagree_with_dataset_json_are_refused(labeled_zip, tmp_path, run_cli, declared):
+    # dataset.json edited to say 1 (or 4) channels while the images are RGB: refused, as a size that differs from
+    # its resolution is, instead of silently training a grayscale (RGBA) model on converted images.
+    import json
+
+    bad = tmp_path / "edited.zip"
+    with zipfile.ZipFile(labeled_zip) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "dataset.json":
+                meta = json.loads(data)
+                assert meta["channels"] == 3
+                data = json.dumps({**meta, "channels": declared}).encode()
+            zout.writestr(info, data)
+    ds = open_dataset(bad)
+    with pytest.raises(DatasetError, match=f"has 3 channel\\(s\\) but dataset.json says {declared}"):
+        ds.get_batch([0])
+    code, _, err = run_cli("train", "--data", bad, "--outdir", tmp_path / "runs", "--kimg", "0.004", "--batch", "2",
+                           "--threads", "1")
+    assert code == 1 and "dataset.json says" in err and len(err.strip().splitlines()) == 1, err

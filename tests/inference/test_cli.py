@@ -33,6 +33,22 @@ def test_mix_grid_size(run_cli, snapshot, tmp_path):
     assert Image.open(tmp_path / "mix.png").size == (3 * 16, 4 * 16)
 
 
+def test_mix_outdir_as_the_official_style_mixing(run_cli, snapshot, tmp_path):
+    # style_mixing.py --outdir: grid.png plus ROW-COL.png for every cell and ROW-ROW.png / COL-COL.png
+    out = tmp_path / "mixdir"
+    code, _, err = run_cli("mix", "--network", snapshot, "--rows", "1,2", "--cols", "10", "--styles", "0-3",
+                           "--outdir", out, "--device", "cpu")
+    assert code == 0, err
+    assert {p.name for p in out.iterdir()} == {"grid.png", "1-10.png", "2-10.png", "1-1.png", "2-2.png", "10-10.png"}
+    grid = np.asarray(Image.open(out / "grid.png"))
+    assert grid.shape[:2] == (3 * 16, 2 * 16)
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "2-10.png")), grid[32:48, 16:32])
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "10-10.png")), grid[0:16, 16:32])
+    code, _, err = run_cli("mix", "--network", snapshot, "--rows", "1", "--cols", "2", "--outdir", out,
+                           "--out", tmp_path / "m.png")
+    assert code == 1 and "not both" in err
+
+
 @pytest.mark.parametrize("ext", ["gif", "mp4"])
 def test_video_frame_count(run_cli, snapshot, tmp_path, ext):
     import imageio.v3 as iio
@@ -56,6 +72,11 @@ def test_project_and_render_projected_w(run_cli, snapshot, tmp_path, monkeypatch
                                 "--w-avg-samples", "200", "--save-video", "--device", "cpu")
     assert code == 0, err
     assert {p.name for p in out.iterdir()} == {"target.png", "proj.png", "projected_w.npz", "proj.mp4"}
+    # the official projector.py's spellings: --num-steps, --save-video=BOOL
+    code, _, err = run_cli("project", "--network", snapshot, "--target", target, "--num-steps", "2",
+                           "--outdir", tmp_path / "p2", "--w-avg-samples", "200", "--save-video=0", "--device", "cpu")
+    assert code == 0, err
+    assert {p.name for p in (tmp_path / "p2").iterdir()} == {"target.png", "proj.png", "projected_w.npz"}
     w = np.load(out / "projected_w.npz")["w"]
     assert w.shape == (1, G.num_ws, G.w_dim) and w.dtype == np.float32
     code, _, err = run_cli("generate", "--network", snapshot, "--projected-w", out / "projected_w.npz",

@@ -2,6 +2,7 @@
 
 import collections
 import contextlib
+import io
 import os
 import pickle
 import sys
@@ -241,3 +242,48 @@ def test_not_a_pickle_and_missing_file(tmp_path, run_cli):
     assert code == 1 and "not a readable network pickle" in err
     code, _, err = run_cli("import-official", "--source", tmp_path / "nope.pkl", "--dest", tmp_path / "o.safetensors")
     assert code == 1 and "not found" in err
+
+
+class _Reduce:
+    def __init__(self, *reduced):
+        self.reduced = reduced
+
+    def __reduce__(self):
+        return self.reduced
+
+
+def test_numpy_array_declaring_a_huge_shape_is_refused_before_allocating(tmp_path, run_cli):
+    # numpy pickles an array as _reconstruct(ndarray, (0,), dtype) + its real shape and bytes; a file that
+    # declares 10^6 x 10^6 int8 (931 GiB) up front must be refused before numpy allocates it.
+    import numpy as np
+
+    fn, _, state = np.zeros(3).__reduce__()
+    blob = pickle.dumps({"G_ema": _Reduce(fn, (np.ndarray, (10**6, 10**6), b"b"), state)}, protocol=4)
+    (tmp_path / "huge.pkl").write_bytes(blob)
+    code, out, err = run_cli("import-official", "--source", tmp_path / "huge.pkl", "--dest", tmp_path / "o.safetensors")
+    assert code == 1 and "declares shape (1000000, 1000000)" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o.safetensors").exists()
+    # numpy's own pickles (shape declared empty, then filled) still load
+    from adagan.official import OfficialUnpickler
+
+    arr = np.arange(6, dtype=np.float32).reshape(2, 3)
+    assert np.array_equal(OfficialUnpickler(io.BytesIO(pickle.dumps(arr, protocol=4))).load(), arr)
+
+
+def test_existing_dest_needs_force(tmp_path, run_cli, inf_helpers):
+    # as `adagan dataset`: an existing output is replaced only with --force
+    from adagan.io import load_networks
+    from adagan.networks import Discriminator
+
+    G = inf_helpers.tiny_generator(seed=1)
+    D = Discriminator(inf_helpers.tiny_d_cfg(16, 0)).eval()
+    write_official(tmp_path / "snap.pkl", G, D, G)
+    dest = tmp_path / "out.safetensors"
+    dest.write_bytes(b"keep me")
+    code, _, err = run_cli("import-official", "--source", tmp_path / "snap.pkl", "--dest", dest)
+    assert code == 1 and "already exists" in err and "--force" in err and len(err.strip().splitlines()) == 1
+    assert dest.read_bytes() == b"keep me"
+    code, _, err = run_cli("import-official", "--source", tmp_path / "snap.pkl", "--dest", dest, "--force")
+    assert code == 0, err
+    assert torch.equal(load_networks(dest)["G_ema"].state_dict()["mapping.fc0.weight"],
+                       G.state_dict()["mapping.fc0.weight"])

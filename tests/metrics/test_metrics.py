@@ -91,7 +91,7 @@ def test_metric_names():
     assert parse_metric("pr1k3_full").kind == "pr"
     assert parse_metric("ppl_wend").num == 50000 and parse_metric("ppl1k_wend").num == 1000
     assert parse_metric("is1k").kind == "is"
-    for bad in ("fid", "fid0k", "ppl_zfull", "nope"):
+    for bad in ("fid", "fid0k", "ppl2_zend", "ppl_wmid", "nope"):
         with pytest.raises(ConfigError, match="unknown metric"):
             parse_metric(bad)
 

@@ -1,5 +1,6 @@
 """Weight resolution, the CLI commands, evaluate_snapshot end to end, and the real Inception (slow)."""
 
+import dataclasses
 import hashlib
 import json
 import pickle
@@ -199,7 +200,7 @@ def _small(monkeypatch, num):
     real = evaluate.parse_metrics
 
     def parse(names):
-        return [evaluate.MetricSpec(s.name, s.kind, num) for s in real(names)]
+        return [dataclasses.replace(s, num=num) for s in real(names)]
 
     monkeypatch.setattr(evaluate, "parse_metrics", parse)
 
@@ -240,3 +241,28 @@ def test_real_inception_features_are_sane(mx, tmp_path, monkeypatch):
     assert 0.05 < feats.mean() < 2 and feats.std() > 0.05
     gray = det(imgs.permute(0, 3, 1, 2)[:, :1].contiguous())
     assert gray.shape == (6, 2048)
+
+
+def test_metrics_cli_official_spellings(tmp_path, tiny_detectors, run_cli, mx, monkeypatch):
+    # NVIDIA's calc_metrics.py: --data defaults to the training data recorded in the snapshot; --mirror, --gpus and
+    # --verbose take its values; its PPL names work (ppl2_wend = adagan's ppl_wend).
+    from adagan.config import TrainConfig
+    from adagan.io import save_networks
+
+    _small(monkeypatch, 4)
+    data = mx.write_images(tmp_path / "data", 6)
+    G = mx.tiny_generator()
+    snap = tmp_path / "network-snapshot-000004.safetensors"
+    save_networks(snap, G_ema=G, config=TrainConfig(data=str(data)))
+    code, out, err = run_cli("metrics", "--network", snap, "--metrics", "kid1k,ppl2_wend", "--mirror=0", "--gpus", "1",
+                             "--verbose=false")
+    assert code == 0, err
+    assert "kid1k" in out and "ppl2_wend" in out
+    for args, says in ((["--mirror=1"], "never include x-flips"), (["--mirror"], "never include x-flips"),
+                       (["--gpus", "2"], "adagan train --gpus N")):
+        code, _, err = run_cli("metrics", "--network", snap, "--metrics", "kid1k", *args)
+        assert code == 1 and says in err and len(err.strip().splitlines()) == 1, err
+    bare = tmp_path / "bare.safetensors"
+    save_networks(bare, G_ema=G)
+    code, _, err = run_cli("metrics", "--network", bare, "--metrics", "kid1k")
+    assert code == 1 and "pass --data" in err

@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import re
 import threading
 import time
 
@@ -40,14 +41,16 @@ def test_page_and_assets_are_served(studio_root):
     from importlib.resources import files
 
     static = files("adagan.studio") / "static"  # package data: what an installed wheel carries
-    assert all((static / name).is_file() for name in ("index.html", "studio.js", "studio.css"))
+    scripts = ("common.js", "charts.js", "runs.js", "generator.js", "studio.js")
+    assert all((static / name).is_file() for name in ("index.html", "studio.css", *scripts))
     with _client(studio_root) as client:
         page = client.get("/")
         assert page.status_code == 200 and "adagan studio" in page.text
-        assert "/static/studio.js" in page.text and "http" not in page.text.split("<body>")[1]  # no CDN
-        js = client.get("/static/studio.js")
-        assert js.status_code == 200 and "drawChart" in js.text
-        assert client.get("/static/studio.css").status_code == 200
+        assert "http" not in page.text.split("<body>")[1]  # no CDN
+        assert [f"/static/{name}" for name in scripts] == re.findall(r'<script src="([^"]+)"', page.text)
+        assert "drawChart" in client.get("/static/charts.js").text
+        for name in (*scripts, "studio.css"):
+            assert client.get(f"/static/{name}").status_code == 200
 
 
 def test_runs_list_status_and_curves(studio_root):
@@ -390,3 +393,151 @@ def test_conditional_network_class_picker(tmp_path, tiny_cfgs):
         assert missing.status_code == 422 and "conditional" in missing.json()["error"]
         wrong = client.get("/api/render/grid", params={"file": "cond.safetensors", "seeds": "0", "class": 3})
         assert wrong.status_code == 422 and "out of range" in wrong.json()["error"]
+
+
+def test_files_linked_out_of_the_root_are_never_read(run_copy, tmp_path):
+    """Not only served files: log.txt, config.json, stats.jsonl, metric-*.jsonl, grids and snapshots that
+    are symlinks to files outside the folder read as missing (issue 26, item 1)."""
+    root, run = run_copy
+    out = tmp_path / "outside"
+    out.mkdir()
+    (out / "log.txt").write_text("root:x:0:0:SECRET-LOG-LINE\n")
+    (out / "config.json").write_text(json.dumps({"kimg": 777, "data": "SECRET-CONFIG"}))
+    (out / "stats.jsonl").write_text(json.dumps({"Progress/kimg": 999.0, "Loss/G/loss": 5.0}) + "\n")
+    (out / "metric.jsonl").write_text(json.dumps({"kimg": 1.0, "results": {"leak1k": 1.0}}) + "\n")
+    (out / "grid.png").write_bytes((run / "reals.png").read_bytes())
+    (out / "net.safetensors").write_bytes((run / "network-snapshot-000000.safetensors").read_bytes())
+    for name, target in [("log.txt", "log.txt"), ("config.json", "config.json"), ("stats.jsonl", "stats.jsonl"),
+                         ("metric-leak1k.jsonl", "metric.jsonl"), ("fakes000099.png", "grid.png"),
+                         ("reals.png", "grid.png"), ("network-snapshot-000099.safetensors", "net.safetensors")]:
+        (run / name).unlink(missing_ok=True)
+        os.symlink(out / target, run / name)
+    os.symlink(out / "net.safetensors", root / "loose.safetensors")
+    os.symlink(run / "network-snapshot-000000.safetensors", root / "inside-link.safetensors")  # stays inside
+    with _client(root) as client:
+        runs = client.get("/api/runs")
+        detail = client.get("/api/run", params={"id": "tiny"})
+        nets = client.get("/api/networks").json()["networks"]
+    text = runs.text + detail.text + json.dumps(nets)
+    for leak in ("SECRET", "777", "999", "leak1k", "000099", "loose"):
+        assert leak not in text, leak
+    d = detail.json()
+    assert d["config"] == {} and d["kimg"] == [] and d["metrics"] == {} and d["reals"] is None
+    assert [g["label"] for g in d["grids"]] == ["init", "0 kimg"]
+    assert runs.json()["runs"][0]["status"]["last_log"] == ""
+    assert "inside-link.safetensors" in {n["file"] for n in nets}
+
+
+def test_loopback_host_checks_for_ipv6_and_other_addresses(studio_root):
+    """DNS rebinding is refused on any loopback address, IPv6 included, and the printed address works."""
+    from adagan.studio.app import loopback_hosts
+
+    assert loopback_hosts("0.0.0.0") is None and loopback_hosts("192.168.1.2") is None
+    for host, url in [("::1", "http://[::1]:8750"), ("127.0.0.2", "http://127.0.0.2:8750"),
+                      ("127.0.0.1", "http://localhost:8750"), ("localhost", "http://127.0.0.1")]:
+        app = create_app(studio_root, allowed_hosts=loopback_hosts(host))
+        with TestClient(app, base_url=url) as client:
+            assert client.get("/api/runs").status_code == 200, (host, url)
+        with TestClient(app, base_url="http://evil.example:8750") as client:
+            resp = client.get("/api/runs")
+            assert resp.status_code == 400 and "Host" in resp.json()["error"], host
+        with TestClient(app, base_url="http://[::1]") as client:
+            assert client.get("/api/runs", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_download_names_follow_rfc6266(run_copy):
+    """A name with non-ASCII letters, quotes, CR/LF: `filename*` carries it in UTF-8, the ASCII fallback
+    `filename` has none of the characters that would break the header (issue 26, item 3)."""
+    from urllib.parse import unquote
+
+    root, run = run_copy
+    data = (run / "network-snapshot-000000.safetensors").read_bytes()
+    names = {"réseau-ü": "réseau-ü", 'quo"te\\d': 'quo"te_d', "cr\rlf\nx": "cr_lf_x"}
+    with _client(root) as client:
+        for stem, shown in names.items():
+            (root / f"{stem}.safetensors").write_bytes(data)
+            resp = client.get("/api/render/grid", params={"file": f"{stem}.safetensors", "seeds": "0",
+                                                          "download": 1})
+            assert resp.status_code == 200, stem
+            cd = resp.headers["content-disposition"]
+            assert cd.isascii() and not set(cd) & {"\r", "\n"}
+            kind, fallback, star = cd.split("; ")
+            assert kind == "attachment"
+            assert fallback.startswith('filename="') and fallback.endswith('"')
+            assert '"' not in fallback[10:-1] and "\\" not in fallback
+            assert star.startswith("filename*=UTF-8''")
+            assert unquote(star[len("filename*=UTF-8''"):]) == f"{shown}-seeds0-0-psi1.png"
+
+
+def test_huge_style_range_is_refused_before_it_is_expanded(studio_root, monkeypatch):
+    import adagan.inference as inf
+
+    built = []
+    real = inf.parse_range
+
+    def spy(*args, **kwargs):
+        values = real(*args, **kwargs)
+        built.append(len(values))
+        return values
+
+    monkeypatch.setattr(inf, "parse_range", spy)
+    with _client(studio_root) as client:
+        resp = client.get("/api/render/mix", params={"file": SNAP, "rows": "1,2", "cols": "1,2",
+                                                     "styles": "0-999999"})
+        assert resp.status_code == 422 and "styles" in resp.json()["error"]
+        assert max(built, default=0) <= 64  # no list of a million layers was built first
+        resp = client.get("/api/render/grid", params={"file": SNAP, "seeds": "0-4294967295"})
+        assert resp.status_code == 422 and "at most 64" in resp.json()["error"]
+        assert max(built, default=0) <= 64
+
+
+def _age(run, seconds):
+    old = time.time() - seconds
+    for name in ("stats.jsonl", "log.txt"):
+        os.utime(run / name, (old, old))
+
+
+def test_killed_run_has_no_eta_and_finished_etag_is_stable(run_copy, monkeypatch):
+    root, run = run_copy
+    with _client(root) as client:
+        done = client.get("/api/run", params={"id": "tiny"})
+        assert done.json()["status"]["state"] == "done"
+        real_time = time.time
+        monkeypatch.setattr(time, "time", lambda: real_time() + 3600)  # an hour later: a done run is unchanged
+        again = client.get("/api/run", params={"id": "tiny"}, headers={"If-None-Match": done.headers["etag"]})
+        assert again.status_code == 304
+        monkeypatch.setattr(time, "time", real_time)
+
+        cfg = json.loads((run / "config.json").read_text())
+        (run / "config.json").write_text(json.dumps({**cfg, "kimg": 100}))
+        (run / "log.txt").write_text("tick 2 kimg 0.0\n")  # killed: no "Done:" line
+        running = client.get("/api/run", params={"id": "tiny"}).json()["status"]
+        assert running["state"] == "running" and running["eta_s"] > 0
+        _age(run, 3600)
+        idle = client.get("/api/run", params={"id": "tiny"}).json()["status"]
+        assert idle["state"] == "idle" and idle["eta_s"] is None
+        assert client.get("/api/runs").json()["runs"][0]["status"]["eta_s"] is None
+
+
+def test_running_run_etag_changes_when_it_turns_idle(run_copy, monkeypatch):
+    root, run = run_copy
+    (run / "log.txt").write_text("tick 2 kimg 0.0\n")
+    with _client(root) as client:
+        first = client.get("/api/run", params={"id": "tiny"})
+        assert first.json()["status"]["state"] == "running"
+        real_time = time.time
+        monkeypatch.setattr(time, "time", lambda: real_time() + 3600)
+        later = client.get("/api/run", params={"id": "tiny"}, headers={"If-None-Match": first.headers["etag"]})
+        assert later.status_code == 200 and later.json()["status"]["state"] == "idle"
+
+
+@pytest.mark.parametrize("url", ["/", "/static/studio.js", "/api/runs", "/api/run?id=tiny", "/files/tiny/reals.png",
+                                 "/files/missing.png", f"/api/render/grid?file={SNAP}&seeds=0",
+                                 "/api/render/grid?file=x"])
+def test_every_answer_has_the_security_headers(studio_root, url):
+    with _client(studio_root) as client:
+        resp = client.get(url)
+        assert resp.headers["x-content-type-options"] == "nosniff", url
+        csp = resp.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp
+        assert resp.headers["x-frame-options"] == "DENY"

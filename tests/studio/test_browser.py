@@ -194,3 +194,213 @@ def test_page_logs_no_errors(server, browser):
                       "reals\"]'))", "what D sees")
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not severe, severe
+
+
+# -- issue 26: limits, layout and robustness, on a folder with odd runs --------------------------------------
+
+LONG = "twemoji32-cpu-ada-gamma0.8192-mirror-3f9c1a2b-long"  # a long run name, as adagan names runs
+EXTREME = [{"Progress/tick": i, "Progress/kimg": k, "Loss/G/loss": g, "Loss/D/loss": 1.0, "Progress/augment": a,
+            "Timing/sec_per_kimg": 1e308}
+           for i, (k, g, a) in enumerate([(0.016, 1e308, 0.0), (0.032, -1e308, 1e300), (0.048, 1.7e308, -1e300),
+                                          (0.064, -1.7976931348623157e308, 0.5), (1e308, 5.0, 0.1)])]
+
+
+@pytest.fixture(scope="module")
+def odd_root(studio_root, tmp_path_factory):
+    """`aaa-broken` (its only snapshot is garbage), LONG (the tiny run under a long name) and `extreme`
+    (stats with values of +-1e308, no grids, no snapshots)."""
+    root = tmp_path_factory.mktemp("odd") / "runs"
+    shutil.copytree(studio_root / "tiny", root / LONG)
+    (root / "aaa-broken").mkdir()
+    (root / "aaa-broken" / "network-snapshot-000000.safetensors").write_bytes(b"\x00garbage" * 100)
+    (root / "extreme").mkdir()
+    shutil.copy(studio_root / "tiny" / "config.json", root / "extreme" / "config.json")
+    (root / "extreme" / "stats.jsonl").write_text("".join(json.dumps(r) + "\n" for r in EXTREME))
+    (root / "extreme" / "log.txt").write_text("tick 4\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def odd_server(odd_root):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "adagan", "studio", str(odd_root), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert "adagan studio: serving" in line, line + proc.stdout.read()
+        yield line.split(" at ")[1].split()[0]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _shown(img_id):
+    return f"(i => !i.hidden && i.complete && i.naturalWidth > 0 && i.dataset.url)(document.getElementById('{img_id}'))"
+
+
+def _open_generator(driver, url, width=1400, pick=True):
+    """The Generator tab; pick: make sure the good snapshot is open (each test checks its own item)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    driver.set_window_size(width, 1000)
+    driver.get(url + "#generator")
+    driver.refresh()
+    wait_for(driver, _shown("grid") + " || !document.getElementById('gen-error').hidden", "the grid or an error")
+    if pick and not driver.execute_script("return " + _shown("grid")):
+        Select(driver.find_element(By.ID, "net")).select_by_value(f"{LONG}/network-snapshot-000000.safetensors")
+        wait_for(driver, _shown("grid"), "the grid")
+
+
+def _pin(driver, cols):
+    from selenium.webdriver.common.by import By
+
+    for col in cols:  # click cells of the 8-wide grid, as a user pins seeds
+        grid = driver.find_element(By.ID, "grid")
+        width = grid.size["width"]
+        x = int((col + 0.5) * width / 8 - width / 2)
+        webdriver.ActionChains(driver).move_to_element_with_offset(grid, x, 0).click().perform()
+    wait_for(driver, f"document.querySelectorAll('#pins .pin').length === {len(cols)}", "the pins")
+
+
+def _page_width(driver):
+    return driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+
+
+def test_generator_opens_the_first_snapshot_that_loads_and_labels_fit(odd_server, browser):
+    _open_generator(browser, odd_server, pick=False)
+    assert browser.execute_script("return document.getElementById('gen-error').hidden"), \
+        browser.execute_script("return document.getElementById('gen-error').textContent")
+    assert f"{LONG}%2Fnetwork-snapshot-000000" in browser.execute_script(
+        "return document.getElementById('grid').dataset.url")
+    text, width, room = browser.execute_script("""
+        const s = document.getElementById('net'), o = s.options[s.selectedIndex];
+        const c = document.createElement('canvas').getContext('2d'); c.font = getComputedStyle(s).font;
+        return [o.textContent, c.measureText(o.textContent).width, s.clientWidth];""")
+    assert text.endswith("@ 0 kimg") and text.startswith("twemoji32"), text
+    assert width + 20 <= room, (text, width, room)  # the closed dropdown shows the whole label
+
+
+def test_pins_stay_within_the_servers_limit(odd_server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    _open_generator(browser, odd_server)
+    _pin(browser, [0, 1, 2, 3, 4])
+    browser.find_element(By.ID, "steps").send_keys(Keys.END)  # as far as the slider goes
+    wait_for(browser, f"({_shown('strip')} || '').includes('steps=1') && {_shown('mix')} || "
+                      "!document.getElementById('gen-error').hidden", "the strip at the most steps, or an error")
+    assert browser.execute_script("return document.getElementById('gen-error').hidden"), \
+        browser.find_element(By.ID, "gen-error").text
+    url = browser.execute_script("return document.getElementById('strip').dataset.url")
+    steps = int(url.split("steps=")[1].split("&")[0])
+    assert steps == 15 and 4 * steps + 1 <= 64  # 16 steps would need 65 images: more than the server allows
+    assert "15" in browser.find_element(By.ID, "steps-note").text
+
+
+@pytest.mark.parametrize("width", [1400, 800])
+def test_pages_stay_within_the_window(odd_server, browser, width):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    _open_generator(browser, odd_server, width)
+    _pin(browser, [0, 1])
+    browser.find_element(By.ID, "steps").send_keys(Keys.END)  # 16 steps: a strip of 17 frames
+    wait_for(browser, f"({_shown('strip')} || '').includes('steps=16') && {_shown('mix')}", "the long strip")
+    page, window = _page_width(browser)
+    assert page <= window, f"the Generator page is {page} px wide in a {window} px window"
+    browser.get(odd_server + "#runs")
+    wait_for(browser, "document.querySelectorAll('#runs-table tbody tr').length === 3", "the runs")
+    wait_for(browser, "document.querySelectorAll('.pane .chart svg').length", "the pane's charts")
+    page, window = _page_width(browser)
+    assert page <= window, f"the Runs page is {page} px wide in a {window} px window"
+
+
+def test_mixing_table_has_seed_labels_and_no_black_corner(odd_server, browser):
+    _open_generator(browser, odd_server)
+    _pin(browser, [1, 3, 6])
+    wait_for(browser, _shown("mix") + " && document.querySelectorAll('#mix-cols .seed').length === 3", "labels")
+    labels = browser.execute_script("""
+        const img = document.getElementById('mix').getBoundingClientRect(), n = 4, cell = img.width / n;
+        const cols = [...document.querySelectorAll('#mix-cols .seed')].map(e => {
+          const r = e.getBoundingClientRect(); return [e.textContent, r.left + r.width / 2 - img.left]; });
+        const rows = [...document.querySelectorAll('#mix-rows .seed')].map(e => {
+          const r = e.getBoundingClientRect(); return [e.textContent, r.top + r.height / 2 - img.top]; });
+        const top = document.elementFromPoint(img.left + cell / 2, img.top + cell / 2);
+        return {cols, rows, cell, corner: top.id, bg: getComputedStyle(top).backgroundColor};""")
+    cell = labels["cell"]
+    for key in ("cols", "rows"):
+        assert [t for t, _ in labels[key]] == ["1", "3", "6"]
+        for k, (_, center) in enumerate(labels[key]):  # each label sits over its column / beside its row
+            assert abs(center - (k + 1.5) * cell) < 2, (key, k, center, cell)
+    assert labels["corner"] == "mix-corner" and labels["bg"] not in ("rgb(0, 0, 0)", "rgba(0, 0, 0, 0)")
+
+
+def test_seed_buttons_stop_at_the_largest_seed(odd_server, browser):
+    from selenium.webdriver.common.by import By
+
+    _open_generator(browser, odd_server)
+    seed0 = browser.find_element(By.ID, "seed0")
+    seed0.clear()
+    seed0.send_keys("4294967290\n")
+    browser.find_element(By.ID, "next").click()
+    wait_for(browser, _shown("grid") + ".includes('4294967295')", "the grid of the last seeds")
+    assert browser.find_element(By.ID, "seed0").get_attribute("value") == str(2**32 - 8)
+    assert browser.execute_script("return document.getElementById('gen-error').hidden")
+    assert "4294967288\u20134294967295" in browser.find_element(By.ID, "grid-caption").text
+
+
+def test_extreme_stats_and_a_pane_without_grids(odd_server, browser):
+    browser.set_window_size(1400, 1000)
+    browser.get(odd_server + "#runs")
+    browser.get_log("browser")
+    browser.refresh()
+    wait_for(browser, "document.querySelector('.pane[data-run=\"extreme\"] .chart polyline')", "the extreme curves")
+    wait_for(browser, _shown_selector(".pane[data-run=\"extreme\"] img[alt=\"augmented reals\"]"), "what D sees")
+    bad = browser.execute_script("""return [...document.querySelectorAll('.pane svg *')].flatMap(e =>
+        [...e.attributes].filter(a => /NaN|Infinity/.test(a.value)).map(a => `${e.tagName} ${a.name}=${a.value}`))""")
+    assert not bad, bad[:5]
+    losses = browser.execute_script(
+        "return document.querySelectorAll('.pane svg[aria-label=\"Losses\"] polyline').length")
+    assert losses == 2  # G (every value huge) and D
+    broken = browser.execute_script("""return [...document.querySelectorAll('.pane img')]
+        .filter(i => i.offsetParent !== null && !(i.complete && i.naturalWidth > 0)).map(i => i.alt)""")
+    assert not broken, f"images without a picture are shown (a broken-image icon): {broken}"
+    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not severe, severe
+
+
+def _shown_selector(css):
+    return f"(i => i && !i.hidden && i.complete && i.naturalWidth > 0)(document.querySelector('{css}'))"
+
+
+def test_switching_to_a_broken_snapshot_clears_the_pictures(odd_server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    _open_generator(browser, odd_server)
+    _pin(browser, [0, 2])
+    wait_for(browser, _shown("mix") + " && " + _shown("strip"), "mixing and strip")
+    Select(browser.find_element(By.ID, "net")).select_by_value("aaa-broken/network-snapshot-000000.safetensors")
+    wait_for(browser, "!document.getElementById('gen-error').hidden", "the broken snapshot's error")
+    left = browser.execute_script("""return [...document.querySelectorAll('.views figure, .views img, .views a.dl')]
+        .filter(e => e.offsetParent !== null).map(e => e.id || e.tagName)""")
+    assert not left, f"the previous network's pictures or download links are still shown: {left}"
+
+
+def test_a_failed_render_leaves_no_stale_picture(odd_server, browser, odd_root):
+    """Last in this module: it damages the good snapshot."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    _open_generator(browser, odd_server)
+    snap = odd_root / LONG / "network-snapshot-000000.safetensors"
+    snap.write_bytes(b"\x00damaged" * 50)  # rewritten on disk: the next render fails
+    browser.find_element(By.ID, "psi").send_keys(Keys.ARROW_LEFT * 2)
+    wait_for(browser, "!document.getElementById('gen-error').hidden", "the render error")
+    grid = browser.execute_script("""const i = document.getElementById('grid');
+        return [i.hidden, i.getAttribute('src'), document.getElementById('grid-dl').hidden]""")
+    assert grid == [True, None, True], f"a stale picture stays under the new caption: {grid}"

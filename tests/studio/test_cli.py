@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -67,3 +68,38 @@ def test_serves_and_stops_on_ctrl_c(studio_root):
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
     assert "adagan studio stopped." in out and "Traceback" not in out
+
+
+def _serve(root, *args):
+    proc = subprocess.Popen([sys.executable, "-m", "adagan", "studio", str(root), "--port", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    line = proc.stdout.readline()
+    assert "adagan studio: serving" in line, line + proc.stdout.read()
+    return proc, line.split(" at ")[1].split()[0]
+
+
+def _status(url, host=None):
+    req = urllib.request.Request(url, headers={"Host": host} if host else {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+@pytest.mark.parametrize("host", ["127.0.0.2", "::1"])
+def test_loopback_hosts_answer_their_printed_url_and_refuse_rebinding(studio_root, host):
+    """`--host 127.0.0.2` answers the URL it prints; `--host ::1` refuses Host: evil.example (issue 26)."""
+    try:
+        socket.create_server((host, 0), family=socket.AF_INET6 if ":" in host else socket.AF_INET).close()
+    except OSError:
+        pytest.skip(f"this machine cannot listen on {host}")
+    proc, url = _serve(studio_root, "--host", host)
+    try:
+        assert url.startswith(f"http://[{host}]:" if ":" in host else f"http://{host}:")
+        assert _status(url + "api/runs") == 200
+        assert _status(url + "api/runs", host="evil.example") == 400
+        assert _status(url + "api/runs", host="evil.example:80") == 400
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)

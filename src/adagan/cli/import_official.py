@@ -13,7 +13,8 @@ from adagan.errors import ConfigError
               help="Official network-snapshot-*.pkl (stylegan2-ada-pytorch, or stylegan3 with --cfg=stylegan2).")
 @click.option("--dest", required=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.safetensors",
               help="adagan network file to write.")
-def cli(source, dest):
+@click.option("--force", is_flag=True, help="Replace DEST if it exists.")
+def cli(source, dest, force):
     """Convert an official StyleGAN2-ADA PyTorch pickle (G, D, G_ema) into an adagan network file.
 
     The pickle is read by a restricted unpickler: only tensors, numpy arrays and plain containers are
@@ -29,6 +30,8 @@ def cli(source, dest):
 
     if dest.suffix != ".safetensors":
         raise ConfigError(f"--dest {dest} must end in .safetensors")
+    if dest.exists() and not force:  # as `adagan dataset`
+        raise ConfigError(f"--dest {dest} already exists; pass --force to replace it or choose another name")
     nets = import_official(source, dest)
     G = nets.G_ema if nets.G_ema is not None else nets.G
     have = ", ".join(n for n in ("G", "D", "G_ema") if getattr(nets, n) is not None)

@@ -8,12 +8,13 @@ from adagan.cli.fid import device_option, resolve_device, use_weights
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @network_option("Snapshot or network file (.safetensors) holding G_ema")
-@click.option("--data", required=True, help="Training data: a dataset zip/folder or builtin:twemoji[@RES].")
+@click.option("--data", default=None, help="Training data: a dataset zip/folder or builtin:twemoji[@RES]. "
+                                           "[default: the data the snapshot was trained on, as recorded in it]")
 @click.option("--metrics", "metrics", default="fid1k_full,kid1k_full", show_default=True,
               help="Comma-separated: fid50k_full, kid50k_full, fid10k_full, kid10k_full, fid1k_full, kid1k_full, "
-                   "pr50k3_full, pr1k3_full, ppl_wend, ppl1k_wend, is50k, is1k, mem1k (memorisation), "
-                   "leak1k (augmentation leak: colour and geometry statistics vs the reals', 0 = like the reals; "
-                   "no detector weights needed).")
+                   "pr50k3_full, pr1k3_full, ppl_wend (= ppl2_wend), ppl1k_wend, ppl_zfull, ppl_wfull, ppl_zend, "
+                   "is50k, is1k, mem1k (memorisation), leak1k (augmentation leak: colour and geometry statistics "
+                   "vs the reals', 0 = like the reals; no detector weights needed); docs/metrics.md.")
 @click.option("--resolution", type=int, default=None, help="Dataset resolution (for built-in data).")
 @device_option
 @click.option("--batch", type=int, default=None, help="Images per detector batch [default: 32 CPU, 64 CUDA].")
@@ -25,8 +26,15 @@ from adagan.cli.fid import device_option, resolve_device, use_weights
 @click.option("--subset", type=int, default=None,
               help="memNk: the training subset of --data (default: the snapshot's own --subset, if it was trained "
                    "with one and on the same --data).")
+# The official calc_metrics.py's other options, with its meaning where adagan has it.
+@click.option("--mirror", type=click.BOOL, is_flag=False, flag_value=True, default=None, metavar="[BOOL]",
+              help="Official calc_metrics.py: x-flips in the real statistics. adagan's never have them: only 0.")
+@click.option("--gpus", type=int, default=None, help="Official calc_metrics.py: processes. adagan metrics: 1.")
+@click.option("--verbose", type=click.BOOL, is_flag=False, flag_value=True, default=None, metavar="[BOOL]",
+              help="Progress while computing (0: none). [default: a bar on a terminal, else a line every 30 s]")
 @threads_option
-def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_cache, subset, threads):
+def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_cache, subset, mirror, gpus, verbose,
+        threads):
     """Evaluate a generator snapshot; print the results and append them to
     metric-NAME.jsonl next to the snapshot.
 
@@ -45,13 +53,21 @@ def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_
     from pathlib import Path
 
     from adagan.data import open_dataset
+    from adagan.errors import ConfigError
     from adagan.io import load_network
     from adagan.limits import check_options
     from adagan.metrics.evaluate import append_results, compute_metrics, parse_metrics
     from adagan.pretrained import resolve_network
 
+    if mirror:
+        raise ConfigError("--mirror=1: adagan's real-image statistics never include x-flips (docs/metrics.md); "
+                          "drop --mirror")
+    if gpus not in (None, 1):
+        raise ConfigError(f"--gpus {gpus}: adagan metrics runs in one process; metrics on several GPUs run at "
+                          "snapshots of `adagan train --gpus N --metrics ...`")
     specs = parse_metrics(metrics)
     check_options("metrics", batch=batch, subset=subset)
+    data = data if data is not None else _training_data(network)
     dev = resolve_device(device)
     use_threads(threads, dev)
     use_weights(inception=inception, lpips=lpips)
@@ -72,8 +88,27 @@ def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_
         click.echo(f"  ({seconds:.1f} s, appended to {dest})", err=True)
 
     # One call: FID and KID of the same size share the generated images' features.
-    compute_metrics(G, dataset, specs, device=dev, batch_size=batch, progress=None, use_cache=not no_cache,
+    compute_metrics(G, dataset, specs, device=dev, batch_size=batch, progress=False if verbose is False else None,
+                    use_cache=not no_cache,
                     on_result=show, train_dataset=train_dataset)
+
+
+def _training_data(network) -> str:
+    """--data when not given: the snapshot's train_config.data (as the official calc_metrics.py looks it up)."""
+    import json
+
+    from adagan.errors import ConfigError
+    from adagan.io import read_metadata
+
+    raw = read_metadata(network).get("train_config")
+    try:
+        cfg = json.loads(raw) if isinstance(raw, str) else (raw or {})
+    except ValueError:
+        cfg = {}
+    data = cfg.get("data") if isinstance(cfg, dict) else None
+    if not isinstance(data, str) or not data:
+        raise ConfigError(f"{network} does not record its training data; pass --data")
+    return data
 
 
 def _training_subset(network, data: str, subset: int | None) -> tuple[int | None, int]:

@@ -12,9 +12,12 @@ from adagan.limits import check_options, check_work
 @network_option()
 @click.option("--target", required=True, type=click.Path(dir_okay=False, path_type=Path), metavar="IMAGE",
               help="Image to reproduce; centre-cropped to a square and resized to the network's resolution.")
-@click.option("--steps", type=int, default=1000, show_default=True, help="Optimisation steps.")
+@click.option("--steps", "--num-steps", "steps", type=int, default=1000, show_default=True,
+              help="Optimisation steps (--num-steps: the official projector.py's name).")
 @click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-@click.option("--save-video", is_flag=True, help="Also write proj.mp4: target | projection at every step.")
+@click.option("--save-video", type=click.BOOL, is_flag=False, flag_value=True, default=False, metavar="[BOOL]",
+              help="Also write proj.mp4: target | projection at every step (--save-video or --save-video=1; "
+                   "off by default, unlike the official projector.py, as it needs the video extra).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the w statistics and the noise maps.")
 @click.option("--lpips", "lpips_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="LPIPS-VGG16 weights file (default: from `adagan weights fetch lpips-vgg16`).")

@@ -11,7 +11,6 @@ from adagan.errors import ConfigError
 CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 DEFAULT_PORT = 8750
 PORT_TRIES = 20  # with the default port, the next ones are tried when it is taken
-LOOPBACK_NAMES = ["127.0.0.1", "localhost"]
 
 
 def _is_loopback(host: str) -> bool:
@@ -80,7 +79,7 @@ def cli(target, host, port, device, threads, max_images, open_browser):
     try:
         import uvicorn
 
-        from adagan.studio.app import create_app
+        from adagan.studio.app import create_app, loopback_hosts
     except ImportError as e:
         raise ConfigError(f"adagan studio needs Starlette and uvicorn ({e.name} is missing): "
                           "pip install 'adagan[studio]'") from None
@@ -103,8 +102,9 @@ def cli(target, host, port, device, threads, max_images, open_browser):
     resolve_device(device)  # an unavailable CUDA is refused here, not at the first render
 
     loopback = _is_loopback(host)
+    # On loopback (IPv4 or IPv6) only Host headers naming this machine are answered: DNS rebinding.
     app = create_app(root, network=network, device=device, max_images=max_images,
-                     allowed_hosts=LOOPBACK_NAMES if loopback and ":" not in host else None)
+                     allowed_hosts=loopback_hosts(host) if loopback else None)
     sock = _bind(host, port)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host

@@ -31,6 +31,29 @@ def _overrides(extra: list[str]) -> list[str]:
     return out
 
 
+# An official boolean flag: `--mirror`, `--mirror=1`, `--mirror 0`, `--mirror=true` (official train.py: BOOL values).
+BOOL_SWITCH = dict(type=click.BOOL, is_flag=False, flag_value=True, default=None, metavar="[BOOL]")
+
+
+def _performance_overrides(*, fp32, nhwc, nobench, allow_tf32) -> list[str]:
+    """The official --fp32/--nhwc/--nobench/--allow-tf32 as config overrides (before the user's own, which win)."""
+    out = []
+    if fp32:  # official: num_fp16_res = 0 and conv_clamp = None in G and D
+        out += ["G.num_fp16_res=0", "D.num_fp16_res=0", "G.conv_clamp=none", "D.conv_clamp=none"]
+    if nhwc is not None:
+        out.append(f"channels_last={nhwc}")
+    if nobench is not None:
+        out.append(f"cudnn_benchmark={not nobench}")
+    if allow_tf32 is not None:
+        out.append(f"allow_tf32={allow_tf32}")
+    return out
+
+
+def _official_resume(resume: str | None) -> str | None:
+    """--resume as the official train.py spells it: "noresume" is no resume (from scratch, as "none")."""
+    return "none" if resume == "noresume" else resume
+
+
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
                                  "help_option_names": ["-h", "--help"]})
 @click.option("--data", default=None, metavar="PATH|builtin:twemoji[/GROUP]",
@@ -59,8 +82,8 @@ def _overrides(extra: list[str]) -> list[str]:
 @click.option("--augpipe", default=None, type=click.Choice(list(AUGPIPES)), help="Augmentations used. [default: bgc]")
 @click.option("--lecam", default=None, type=float,
               help="LeCam regularization weight (Tseng et al. 2021) added to D's loss; 0 = off. [default: 0]")
-@click.option("--mirror", is_flag=True, help="Add x-flipped copies of the dataset.")
-@click.option("--cond", is_flag=True, help="Train a class-conditional model (needs dataset labels).")
+@click.option("--mirror", **BOOL_SWITCH, help="Add x-flipped copies of the dataset (--mirror or --mirror=1).")
+@click.option("--cond", **BOOL_SWITCH, help="Train a class-conditional model (needs dataset labels).")
 @click.option("--subset", default=None, type=int, help="Train on a seeded random subset of N images.")
 @click.option("--resume", default=None, metavar="NETWORK",
               help="Start from this network's weights (transfer learning: ada_kimg 100, no EMA ramp-up): a "
@@ -72,10 +95,17 @@ def _overrides(extra: list[str]) -> list[str]:
 @click.option("--metrics", default=None,
               help="Comma-separated metrics at each snapshot, e.g. kid1k,fid1k, or none. [default: none]")
 @click.option("--seed", default=None, type=int, help="Random seed. [default: 0]")
-@click.option("--dry-run", is_flag=True, help="Print the resolved config and run directory, then exit.")
+@click.option("-n", "--dry-run", is_flag=True, help="Print the resolved config and run directory, then exit.")
+# The official train.py's performance options, with its meaning (docs/training.md, "Official flags").
+@click.option("--fp32", **BOOL_SWITCH, help="No fp16 layers and no activation clamping: --G.num_fp16_res=0 "
+                                            "--D.num_fp16_res=0 --G.conv_clamp=none --D.conv_clamp=none.")
+@click.option("--nhwc", **BOOL_SWITCH, help="NHWC memory layout on CUDA: --channels_last=true.")
+@click.option("--nobench", **BOOL_SWITCH, help="No cuDNN benchmarking: --cudnn_benchmark=false.")
+@click.option("--allow-tf32", **BOOL_SWITCH, help="TF32 matmuls and convolutions on CUDA: --allow_tf32=true.")
+@click.option("--workers", default=None, hidden=True, help="Not available; see the error message.")
 @threads_option
 @click.pass_context
-def cli(ctx, outdir, name, new, dry_run, threads, **options):
+def cli(ctx, outdir, name, new, dry_run, threads, fp32, nhwc, nobench, allow_tf32, workers, **options):
     """Train StyleGAN2-ADA on a folder of images.
 
     With no arguments: the `cpu` preset on the 170 smiley emoji of the built-in
@@ -93,7 +123,13 @@ def cli(ctx, outdir, name, new, dry_run, threads, **options):
     """
     from adagan.training.run import launch, plan
 
-    run = plan(outdir=outdir, name=name, new=new, overrides=_overrides(ctx.args), **options)
+    if workers is not None:
+        raise ConfigError("--workers: adagan has no DataLoader workers to set; up to 8 threads of the training "
+                          "process decode the images, which stay in memory when they fit (docs/training.md)")
+    options["resume"] = _official_resume(options["resume"])
+    options["mirror"], options["cond"] = bool(options["mirror"]), bool(options["cond"])
+    official = _performance_overrides(fp32=fp32, nhwc=nhwc, nobench=nobench, allow_tf32=allow_tf32)
+    run = plan(outdir=outdir, name=name, new=new, overrides=official + _overrides(ctx.args), **options)
     if dry_run:
         click.echo(run.describe())
         return

@@ -396,6 +396,15 @@ class ImageDataset(torch.utils.data.Dataset):
             self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="adagan-data")
         return list(self._pool.map(self._decode, base_idx))
 
+    def _check_channels(self, name: str, channels: int) -> None:
+        """Our zips hold images of exactly dataset.json's channel count (`adagan dataset` writes them so); another
+        count means the file was edited, and converting silently would train, e.g., a grayscale model on RGB
+        images. Refused like a size that differs from dataset.json's resolution."""
+        if self._ours and channels != self.num_channels:
+            raise DatasetError(f"{self.path}: {name} has {channels} channel(s) but dataset.json says "
+                               f"{self.num_channels}; re-create the dataset with `adagan dataset` (--channels "
+                               "chooses the count)")
+
     def _decode(self, i: int) -> np.ndarray:
         """Image i (before mirroring) as uint8 CHW."""
         name = self._names[i]
@@ -413,10 +422,12 @@ class ImageDataset(torch.utils.data.Dataset):
                     with Image.open(io.BytesIO(data)) as im:
                         im.load()
                         pil = im if im.mode in ("L", "RGB", "RGBA") else im.convert("RGB")
+                    self._check_channels(name, len(pil.getbands()))
                 else:
                     pil = I.open_image(data, max_pixels=max(I.DEFAULT_MAX_PIXELS, 4 * self.resolution**2))
                 arr = I.to_array(I.to_channels(pil, self.num_channels))
             elif arr.shape[2] != self.num_channels:
+                self._check_channels(name, arr.shape[2])
                 arr = I.to_array(I.to_channels(to_pil(arr), self.num_channels))
         except I.Skip as e:
             raise DatasetError(f"{self.path}: cannot decode {name} ({e.detail}); fix or remove it, or run "

@@ -5,7 +5,9 @@ dataset, without x-flips):
   fidNk_full / fidNk     FID                        e.g. fid50k_full, fid10k_full, fid1k_full, fid1k
   kidNk_full / kidNk     KID                        e.g. kid50k_full, kid1k
   prNk3_full / prNk3     precision & recall, k=3    e.g. pr50k3_full, pr1k3_full
-  ppl_wend / pplNk_wend  PPL in W, endpoints        ppl_wend = 50k samples, ppl1k_wend
+  ppl_wend / pplNk_wend  PPL in W, endpoints, no crop (= the official ppl2_wend)  ppl_wend = 50k samples
+  ppl_zfull, ppl_wfull,  the official PPL variants: Z (slerp) or W, t uniform ("full") or 0 ("end"), the
+  ppl_zend, ppl2_wend    centre crop (not ppl2_wend); any with Nk, e.g. ppl1k_zfull, ppl2_1k_wend
   isNk                   Inception Score            e.g. is50k, is1k (needs NVIDIA's Inception file)
   memNk                  memorisation: near-copies of training images, e.g. mem1k (against the
                          training set itself: the run's --subset when it has one; see memorisation.py)
@@ -29,13 +31,14 @@ _PATTERNS = (
     (re.compile(r"^fid(\d+)k(_full)?$"), "fid"),
     (re.compile(r"^kid(\d+)k(_full)?$"), "kid"),
     (re.compile(r"^pr(\d+)k3(_full)?$"), "pr"),
-    (re.compile(r"^ppl(?:(\d+)k)?_wend$"), "ppl"),
+    (re.compile(r"^ppl(2_?)?(?:(\d+)k)?_([zw])(full|end)$"), "ppl"),
     (re.compile(r"^is(\d+)k$"), "is"),
     (re.compile(r"^mem(\d+)k$"), "mem"),
     (re.compile(r"^leak(\d+)k$"), "leak"),
 )
 KNOWN = ("fid50k_full", "kid50k_full", "fid10k_full", "kid10k_full", "fid1k_full", "kid1k_full", "fid1k", "kid1k",
-         "pr50k3_full", "pr1k3_full", "ppl_wend", "ppl1k_wend", "is50k", "is1k", "mem1k", "leak1k")
+         "pr50k3_full", "pr1k3_full", "ppl_wend", "ppl1k_wend", "ppl2_wend", "ppl_zfull", "ppl_wfull", "ppl_zend",
+         "is50k", "is1k", "mem1k", "leak1k")
 DETECTOR_FOR = {"fid": "inception", "kid": "inception", "is": "inception-head", "pr": "vgg16", "ppl": "lpips",
                 "mem": "inception", "leak": None}
 
@@ -45,6 +48,7 @@ class MetricSpec:
     name: str
     kind: str  # fid | kid | pr | ppl | is | mem | leak
     num: int  # generated images (PPL: samples)
+    ppl: tuple[str, str, bool] = ("w", "end", False)  # PPL only: space, sampling, centre crop (metrics/ppl.py)
 
 
 def parse_metric(name: str) -> MetricSpec:
@@ -53,7 +57,13 @@ def parse_metric(name: str) -> MetricSpec:
         m = pat.match(name)
         if m:
             if kind == "ppl":
-                num = int(m.group(1)) * 1000 if m.group(1) else 50000
+                two, k, space, sampling = m.groups()
+                num = int(k) * 1000 if k else 50000
+                if two is not None and ((space, sampling) != ("w", "end") or (two == "2_") != bool(k)):
+                    break  # the official "2" name is ppl2_wend only (with a size: ppl2_1k_wend)
+                # Every official name crops but ppl2_wend; adagan's ppl_wend (older than these names) does not.
+                crop = not two and (space, sampling) != ("w", "end")
+                return MetricSpec(name, kind, num, (space, sampling, crop))
             else:
                 num = int(m.group(1)) * 1000
             if num < 1:
@@ -159,7 +169,9 @@ def compute_metrics(G, dataset, specs: list[MetricSpec], *, device="cpu", rank: 
             v = compute_is(gen_fn, s.num, d, **common)
             res = None if v is None else {f"{s.name}_mean": v[0], f"{s.name}_std": v[1]}
         else:
-            v = compute_ppl(G, d, s.num, dataset=dataset, seed=seed, **{**common, "batch_size": max(bs // 2, 1)})
+            space, sampling, crop = s.ppl
+            v = compute_ppl(G, d, s.num, dataset=dataset, seed=seed, space=space, sampling=sampling, crop=crop,
+                            **{**common, "batch_size": max(bs // 2, 1)})
             res = None if v is None else {s.name: v}
         out[s.name] = broadcast_object(res, world_size=world_size)
         if on_result is not None:

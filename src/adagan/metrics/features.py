@@ -16,7 +16,6 @@ this input, so FID, KID and IS follow the same protocol whichever file is instal
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 import torch
@@ -209,12 +208,12 @@ def _device_of(detector, default) -> torch.device:
 def extract_features(batches, detector, *, total: int | None = None, device="cpu", desc: str = "features",
                      progress: bool | None = None) -> np.ndarray:
     """Run `detector` over an iterable of uint8 batches [N, C, H, W]; float32 [total, D] on the CPU."""
-    from tqdm import tqdm
+    from adagan.progress import progress as progress_bar
 
     dev = _device_of(detector, device)
     out = []
-    show = sys.stderr.isatty() if progress is None else progress
-    with tqdm(total=total, unit="img", desc=desc, disable=not show, file=sys.stderr, leave=False) as bar:
+    # progress None: a bar on a terminal, else a plain line every 30 s (adagan.progress)
+    with progress_bar(total, desc=desc, show=progress, leave=False) as bar:
         for imgs in batches:
             feats = detector(imgs.to(dev))
             out.append(feats.detach().to(torch.float32).cpu().numpy().reshape(imgs.shape[0], -1))

@@ -6,8 +6,10 @@ holds `stats.jsonl` or a `network-snapshot-*.safetensors`. Files are re-read onl
 complete line, so a line being written (no newline yet) or cut short by a kill is skipped instead
 of breaking the page. A file shorter than last time (resume rewrites stats.jsonl) is read again.
 
-Paths that come from a request go through `safe_path`, which refuses anything that resolves
-(symlinks included) outside the served root.
+Every file read here, and every path that comes from a request, must resolve (symlinks followed)
+to a regular file inside the served root: `inside` checks it, and files are opened by their resolved
+path without following a symlink put there meanwhile. A `log.txt` or `config.json` linked to a file
+outside the folder reads as missing (docs/studio.md, "Safety and robustness").
 """
 
 from __future__ import annotations
@@ -35,27 +37,35 @@ MAX_DEPTH = 2  # run directories are looked for at root, root/RUN and root/STUDY
 MAX_DIRS = 2000  # stop scanning a huge tree (someone pointed the studio at their home folder)
 SCAN_TTL_S = 2.0  # a scan is reused this long: many tabs polling at once share one directory listing
 LOG_TAIL_BYTES = 4096
+STATES = ("running", "done", "stopped", "idle")
 
 
 class NotFound(Exception):
     """A requested file or run does not exist under the root, or lies outside it (HTTP 404)."""
 
 
-def safe_path(root: Path, rel: str, *, suffixes=None) -> Path:
-    """root/rel resolved, if it is an existing file inside root with an allowed suffix; else NotFound.
+def inside(root: Path, path: Path) -> Path | None:
+    """path resolved (symlinks followed) if it is an existing regular file under the resolved `root`;
+    else None. Absolute paths, `..` and symlinks leading out of the root all resolve outside it."""
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError, ValueError):  # missing, a symlink loop, a name too long
+        return None
+    return real if real.is_relative_to(root) and real.is_file() else None
 
-    Absolute paths, `..` and symlinks leading out of the root all resolve outside it and are refused.
-    """
+
+def open_inside(real: Path):
+    """Open a path that `inside` returned, refusing a symlink swapped in since (O_NOFOLLOW: ELOOP)."""
+    return os.fdopen(os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)), "rb")
+
+
+def safe_path(root: Path, rel: str, *, suffixes=None) -> Path:
+    """root/rel resolved, if it is an existing file inside root with an allowed suffix; else NotFound."""
     root = root.resolve()
     if not rel or "\x00" in rel:
         raise NotFound(rel)
-    try:
-        path = (root / rel).resolve(strict=True)
-    except (OSError, RuntimeError, ValueError):  # missing, a symlink loop, a name too long
-        raise NotFound(rel) from None
-    if not path.is_relative_to(root) or not path.is_file():
-        raise NotFound(rel)
-    if suffixes is not None and path.suffix.lower() not in suffixes:
+    path = inside(root, root / rel)
+    if path is None or (suffixes is not None and path.suffix.lower() not in suffixes):
         raise NotFound(rel)
     return path
 
@@ -84,16 +94,18 @@ class _JsonlState:
 
 
 class JsonlReader:
-    """The dict rows of a JSON-lines file that another process appends to; reads only what is new."""
+    """The dict rows of a JSON-lines file under `root` that another process appends to; reads only
+    what is new. A file that resolves outside root reads as missing."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, root: Path):
+        self.path, self.root = path, root
         self._state = _JsonlState()
         self._lock = threading.Lock()
 
     def rows(self) -> tuple[dict, ...]:
         with self._lock:
-            now = stamp(self.path)
+            real = inside(self.root, self.path)
+            now = stamp(real) if real is not None else None
             st = self._state
             if now is None:
                 self._state = _JsonlState()
@@ -103,7 +115,7 @@ class JsonlReader:
             if now[1] < st.offset:  # rewritten shorter: start over
                 st = _JsonlState()
             try:
-                with open(self.path, "rb") as f:
+                with open_inside(real) as f:
                     f.seek(st.offset)
                     data = f.read()
             except OSError:
@@ -123,19 +135,21 @@ class JsonlReader:
 
 
 class _FileCache:
-    """A small parsed file (config.json, the tail of log.txt) re-read only when its stamp changes."""
+    """A small parsed file (config.json, the tail of log.txt) under `root`, re-read only when its stamp
+    changes; one that resolves outside root reads as missing."""
 
-    def __init__(self, path: Path, parse):
-        self.path, self.parse = path, parse
+    def __init__(self, path: Path, parse, root: Path):
+        self.path, self.parse, self.root = path, parse, root
         self._stamp, self._value = None, None
         self._lock = threading.Lock()
 
     def get(self):
         with self._lock:
-            now = stamp(self.path)
+            real = inside(self.root, self.path)
+            now = stamp(real) if real is not None else None
             if now != self._stamp:
                 try:
-                    self._value = self.parse(self.path) if now is not None else None
+                    self._value = self.parse(real) if now is not None else None
                 except (OSError, ValueError):
                     self._value = None  # being replaced right now; the next poll reads it
                 self._stamp = now
@@ -143,12 +157,13 @@ class _FileCache:
 
 
 def _read_config(path: Path) -> dict | None:
-    value = json.loads(path.read_text(encoding="utf-8"))
+    with open_inside(path) as f:
+        value = json.loads(f.read().decode("utf-8"))
     return value if isinstance(value, dict) else None
 
 
 def _read_log_tail(path: Path) -> str:
-    with open(path, "rb") as f:
+    with open_inside(path) as f:
         f.seek(0, os.SEEK_END)
         f.seek(max(0, f.tell() - LOG_TAIL_BYTES))
         lines = [ln for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
@@ -161,9 +176,9 @@ class RunDir:
     def __init__(self, root: Path, path: Path):
         self.root, self.path = root, path
         self.id = path.relative_to(root).as_posix()  # "." when the root itself is the run
-        self.stats = JsonlReader(path / "stats.jsonl")
-        self._config = _FileCache(path / "config.json", _read_config)
-        self._log_tail = _FileCache(path / "log.txt", _read_log_tail)
+        self.stats = JsonlReader(path / "stats.jsonl", root)
+        self._config = _FileCache(path / "config.json", _read_config, root)
+        self._log_tail = _FileCache(path / "log.txt", _read_log_tail, root)
         self._metrics: dict[str, JsonlReader] = {}
         self._listing: tuple[tuple[int, int] | None, dict] = (None, {})
         self._lock = threading.Lock()
@@ -174,6 +189,11 @@ class RunDir:
 
     def _rel(self, p: Path) -> str:
         return p.relative_to(self.root).as_posix()
+
+    def _stamp(self, name: str) -> tuple[int, int] | None:
+        """The stamp of a file of this run, None when it is missing or resolves outside the root."""
+        real = inside(self.root, self.path / name)
+        return stamp(real) if real is not None else None
 
     def listing(self) -> dict:
         """Snapshots, grids and metric files, re-listed when the directory's mtime changes (a file
@@ -187,6 +207,9 @@ class RunDir:
                 entries = sorted(os.scandir(self.path), key=lambda e: e.name)
             except OSError:
                 entries = []
+            entries = [e for e in entries if SNAPSHOT_RE.match(e.name) or GRID_RE.match(e.name)
+                       or METRIC_RE.match(e.name) or e.name == "fakes_init.png"]
+            entries = [e for e in entries if inside(self.root, Path(e.path)) is not None]  # no link out
             for e in entries:
                 if (m := SNAPSHOT_RE.match(e.name)) is not None:
                     snaps.append({"kimg": int(m.group(1)), "file": self._rel(Path(e.path))})
@@ -200,7 +223,7 @@ class RunDir:
             snaps.sort(key=lambda s: s["kimg"])
             grids.sort(key=lambda g: -1 if g["kimg"] is None else g["kimg"])
             value = {"snapshots": snaps, "grids": grids, "metric_files": metrics,
-                     "reals": self._rel(self.path / "reals.png") if (self.path / "reals.png").is_file() else None}
+                     "reals": self._rel(self.path / "reals.png") if self._stamp("reals.png") else None}
             self._listing = (now, value)
             return value
 
@@ -222,7 +245,7 @@ class RunDir:
             max_minutes, time_s = finite_or_none(cfg.get("max_minutes")), finite_or_none(last.get("Progress/time_s"))
             if max_minutes is not None and time_s is not None:  # as the tick line computes it
                 eta = max(0.0, min(eta, max_minutes * 60 - time_s))
-        changed = [s[0] / 1e9 for s in (stamp(self.path / "stats.jsonl"), stamp(self.path / "log.txt")) if s]
+        changed = [s[0] / 1e9 for s in (self._stamp("stats.jsonl"), self._stamp("log.txt")) if s]
         age = now - max(changed) if changed else None
         tick_s = finite_or_none(last.get("Timing/sec_per_tick")) or 0.0
         tail = self._log_tail.get() or ""
@@ -236,7 +259,7 @@ class RunDir:
             state = "idle"
         aug = cfg.get("augment") if isinstance(cfg.get("augment"), dict) else {}
         return {"state": state, "kimg": kimg, "target_kimg": target, "tick": last.get("Progress/tick"),
-                "sec_per_kimg": spk, "eta_s": None if state in ("done", "stopped") else eta,
+                "sec_per_kimg": spk, "eta_s": eta if state == "running" else None,  # none for a killed run
                 "p": finite_or_none(last.get("Progress/augment")), "r_t": finite_or_none(last.get("Progress/r_t")),
                 "updated_s_ago": None if age is None else round(age, 1), "last_log": tail[:300],
                 "aug": aug.get("mode"), "augpipe": aug.get("augpipe"), "data": cfg.get("data"),
@@ -260,7 +283,7 @@ class RunDir:
         """metric name (e.g. fid1k) -> [[kimg, value], ...] from metric-*.jsonl."""
         out: dict[str, list[list[float]]] = {}
         for name in self.listing()["metric_files"]:
-            reader = self._metrics.setdefault(name, JsonlReader(self.path / f"metric-{name}.jsonl"))
+            reader = self._metrics.setdefault(name, JsonlReader(self.path / f"metric-{name}.jsonl", self.root))
             for row in reader.rows():
                 kimg, results = finite_or_none(row.get("kimg")), row.get("results")
                 if kimg is None or not isinstance(results, dict):
@@ -278,11 +301,12 @@ class RunDir:
 
     def version(self) -> str:
         """Changes whenever anything `detail` shows may have changed (an ETag): file stamps, and the
-        clock in 10-second steps (a run turns idle by time passing)."""
-        parts = [stamp(self.path), stamp(self.path / "stats.jsonl"), stamp(self.path / "log.txt"),
-                 stamp(self.path / "config.json")]
-        parts += [stamp(self.path / f"metric-{m}.jsonl") for m in self.listing()["metric_files"]]
-        return f"{hash(tuple(parts)) & 0xFFFFFFFFFFFF:x}-{int(time.time() // 10)}"
+        state (a running run turns idle by time passing). No clock: a finished run's ETag stays put,
+        and `updated_s_ago` is advanced by the page itself between answers."""
+        parts = [stamp(self.path), self._stamp("stats.jsonl"), self._stamp("log.txt"), self._stamp("config.json")]
+        parts += [self._stamp(f"metric-{m}.jsonl") for m in self.listing()["metric_files"]]
+        parts.append(STATES.index(self.status()["state"]))  # an int: str hashes differ between processes
+        return f"{hash(tuple(parts)) & 0xFFFFFFFFFFFF:x}"
 
 
 def _is_run(path: Path) -> bool:
@@ -343,12 +367,14 @@ class RunIndex:
         out = []
         for run in self.runs():
             for snap in reversed(run.listing()["snapshots"]):
-                out.append({"file": snap["file"], "run": run.id, "label": f"{run.name} @ {snap['kimg']} kimg"})
+                out.append({"file": snap["file"], "run": run.id, "label": f"{run.name} @ {snap['kimg']} kimg",
+                            "name": run.name, "kimg": snap["kimg"]})
         listed = {n["file"] for n in out}
         try:
-            loose = sorted(e.name for e in os.scandir(self.root) if e.is_file() and e.name.endswith(".safetensors")
-                           and not e.name.startswith("training-state-"))
+            loose = sorted(e.name for e in os.scandir(self.root) if e.name.endswith(".safetensors")
+                           and not e.name.startswith("training-state-") and inside(self.root, Path(e.path)))
         except OSError:
             loose = []
-        out += [{"file": name, "run": None, "label": name} for name in loose if name not in listed]
+        out += [{"file": name, "run": None, "label": name, "name": name, "kimg": None}
+                for name in loose if name not in listed]
         return out

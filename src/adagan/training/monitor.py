@@ -237,11 +237,13 @@ def _fmt_time(seconds: float) -> str:
 
 
 def _progress_bar(enabled, start, total):
-    if not enabled:
-        return None
-    from tqdm import tqdm
+    """A tqdm bar when enabled (the CLI: stderr is a terminal), else a plain line at most every 30 s between the
+    tick lines (nohup, CI, a notebook; adagan.progress)."""
+    from adagan.progress import PlainProgress, progress
 
-    return tqdm(total=total, initial=start, unit="img", unit_scale=True, leave=False, dynamic_ncols=True)
+    if not enabled:
+        return PlainProgress(total, desc="training", initial=start)
+    return progress(total, initial=start, show=True, unit_scale=True, leave=False, dynamic_ncols=True)
 
 
 def _tensorboard(run_dir: Path):

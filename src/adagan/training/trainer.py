@@ -193,9 +193,9 @@ class Trainer:
 def build_trainer(config: TrainConfig, ctx: Context, dataset) -> Trainer:
     """Everything one process trains with, freshly initialised from config.seed (the same on every rank)."""
     device = ctx.device
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cudnn.benchmark = device.type == "cuda"
+    torch.backends.cuda.matmul.allow_tf32 = config.allow_tf32  # off unless asked (official --allow-tf32)
+    torch.backends.cudnn.allow_tf32 = config.allow_tf32
+    torch.backends.cudnn.benchmark = device.type == "cuda" and config.cudnn_benchmark
     torch.manual_seed(config.seed)
     G = Generator(config.G).train().requires_grad_(False).to(device)
     D = Discriminator(config.D).train().requires_grad_(False).to(device)
