@@ -1,0 +1,383 @@
+"""The whole training run held against NVIDIA's official StyleGAN2-ADA training loop (issue 27).
+
+    python benchmarks/vs_official_training.py --official PATH                  # exact check, 64 iterations
+    python benchmarks/vs_official_training.py --official PATH --iters 128 --tol 1e-4
+    python benchmarks/vs_official_training.py --official PATH --which official --seed 1 --out runs/vs
+    python benchmarks/vs_official_training.py --official PATH --which adagan --seed 1 --out runs/vs
+    python benchmarks/vs_official_training.py --official PATH --report --out runs/vs
+
+The official code is imported from the checkout given with --official (NVlabs/stylegan2-ada-pytorch),
+copied to a temporary folder and patched there to run on CPU (benchmarks/official_cpu.py); nothing of it is
+in this repository.
+
+Exact mode (the default). Both loops train the `cpu` preset's networks (src/adagan/config.py PRESETS['cpu'];
+ADA bgc, target 0.6, ada_kimg 20, lazy R1 every 16, G reg interval 4, EMA 2.5 kimg with ramp-up 0.05) for
+--iters iterations on --images images of builtin:twemoji/smileys. The official `training_loop.training_loop`
+runs first, unchanged apart from the CPU patches, with recorders around three of its calls: the data
+sampler (which images each batch holds), `StyleGAN2Loss.accumulate_gradients` (each phase's z, c, gain and
+the global RNG state it starts from, i.e. the noise inputs) and `AugmentPipe.forward` (every random
+number the pipe draws). Then adagan's `training.loop.setup` and `run_iteration` run the same number of
+iterations from the official G and D as they were when training began (converted by `adagan
+import-official`'s code), fed the recorded batches, latents and RNG states, and adagan's augment pipe is
+handed the official pipe's draws (each transform's value and Bernoulli draw; the two pipes draw them in
+different orders). Everything else (phases, Adam, gains, R1, the EMA and its ramp-up, the ADA controller)
+is each code's own. At the end G, D and G_ema (the official ones read from its last snapshot with adagan's
+importer) are compared tensor by tensor, and p. Exit 1 when a relative difference (max |diff| / max
+|official|, per tensor) exceeds --tol.
+
+Statistical mode (--which, --report): see benchmarks/vs_official_stats.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import math
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import official_cpu  # noqa: E402  (benchmarks/official_cpu.py)
+
+DATA = "builtin:twemoji/smileys"
+
+
+class Recording:
+    """What the official loop did, call by call."""
+
+    def __init__(self):
+        self.indices: list[int] = []  # dataset indices in the order the sampler handed them out
+        self.calls: list[dict] = []  # one per accumulate_gradients call
+        self.current: dict | None = None
+        self.pipe = None  # the official AugmentPipe (for its final p)
+        self.G = self.D = None  # the official networks being trained
+        self.start: dict | None = None  # G and D when the first phase began
+        self.keep_grads = 8  # keep the gradients of this many first phase calls
+        self.nudge = False  # multiply the new G's and D's weights by 1 + 2**-23 (about one float32 ulp)
+
+
+@contextlib.contextmanager
+def recorders(off, rec: Recording):
+    """Wrap the official sampler, loss and augment pipe so that `rec` sees their inputs and draws."""
+    Sampler, Loss, Pipe = off.misc.InfiniteSampler, off.loss.StyleGAN2Loss, off.augment.AugmentPipe
+    Gen, Disc, misc = off.networks.Generator, off.networks.Discriminator, off.misc
+    saved = {(Sampler, "__iter__"): Sampler.__iter__, (Loss, "accumulate_gradients"): Loss.accumulate_gradients,
+             (Pipe, "forward"): Pipe.forward, (Gen, "__init__"): Gen.__init__, (Disc, "__init__"): Disc.__init__,
+             (misc, "print_module_summary"): misc.print_module_summary}
+
+    def sampler_iter(self):
+        for idx in saved[(Sampler, "__iter__")](self):
+            rec.indices.append(int(idx))
+            yield idx
+
+    def accumulate(self, phase, real_img, real_c, gen_z, gen_c, sync, gain):
+        if rec.start is None:
+            rec.start = {"G": copy.deepcopy(rec.G), "D": copy.deepcopy(rec.D)}
+        call = dict(phase=phase, real=real_img.detach().clone(), z=gen_z.detach().clone(),
+                    c=gen_c.detach().clone(), gain=gain, rng=torch.get_rng_state(), aug=[])
+        rec.calls.append(call)
+        rec.current = call
+        try:
+            saved[(Loss, "accumulate_gradients")](self, phase=phase, real_img=real_img, real_c=real_c, gen_z=gen_z,
+                                                  gen_c=gen_c, sync=sync, gain=gain)
+        finally:
+            rec.current = None
+        module = rec.G if phase.startswith("G") else rec.D
+        call["grads"] = any(p.grad is not None for p in module.parameters())
+        if len(rec.calls) <= rec.keep_grads:  # the first calls' gradients, to show where a difference starts
+            call["grad"] = {n: p.grad.detach().clone() for n, p in module.named_parameters() if p.grad is not None}
+
+    def pipe_forward(self, images, debug_percentile=None):
+        draws, rand, randn = [], torch.rand, torch.randn
+
+        def rec_rand(*a, **k):
+            t = rand(*a, **k)
+            draws.append(("u", t.detach().clone()))
+            return t
+
+        def rec_randn(*a, **k):
+            t = randn(*a, **k)
+            draws.append(("n", t.detach().clone()))
+            return t
+
+        torch.rand, torch.randn = rec_rand, rec_randn
+        try:
+            out = saved[(Pipe, "forward")](self, images, debug_percentile)
+        finally:
+            torch.rand, torch.randn = rand, randn
+        rec.pipe = self
+        if rec.current is not None:
+            rec.current["aug"].append(draws)
+        return out
+
+    def nudged(net):
+        if rec.nudge:
+            with torch.no_grad():
+                for p in net.parameters():
+                    p.mul_(1 + 2**-23)
+        return net
+
+    def gen_init(self, *a, **k):
+        saved[(Gen, "__init__")](self, *a, **k)
+        rec.G = nudged(self) if rec.G is None else rec.G
+
+    def disc_init(self, *a, **k):
+        saved[(Disc, "__init__")](self, *a, **k)
+        rec.D = nudged(self) if rec.D is None else rec.D
+
+    def summary(module, inputs, **kw):
+        # The loop prints its network tables by running G in training mode on torch.empty latents, which moves
+        # G.mapping.w_avg by whatever memory held (NaN at times); zeros make that move the same every run.
+        return saved[(misc, "print_module_summary")](module, [x.zero_() for x in inputs], **kw)
+
+    fns = (sampler_iter, accumulate, pipe_forward, gen_init, disc_init, summary)
+    for (cls, name), fn in zip(saved, fns, strict=True):
+        setattr(cls, name, fn)
+    try:
+        yield rec
+    finally:
+        for (cls, name), fn in saved.items():
+            setattr(cls, name, fn)
+
+
+class FedDraws:
+    """Stands in for adagan's augment/pipeline.py `_Draws`, handing out the official pipe's draws.
+
+    Both pipes draw, for each enabled transform in the same order, one value draw and one Bernoulli
+    draw (official: value, then gate; adagan: some transforms gate first). The official draws are paired
+    up (value, gate) per transform, and each adagan call takes the matching half of the current pair:
+    uniform/normal values as they are, randint(k) as floor(u * k) (the official code's integer draw), a
+    gate as u < prob."""
+
+    queue: list[list] = []  # per pipe call: the official draws [(kind, tensor)]
+
+    def __init__(self, n: int, device, q):
+        if q is not None or not FedDraws.queue:
+            raise RuntimeError("adagan's augment pipe was called more often than the official one")
+        draws = FedDraws.queue.pop(0)
+        if len(draws) % 2:
+            raise RuntimeError(f"official pipe drew {len(draws)} times; expected value/gate pairs")
+        self.n, self.device, self.q = n, device, q
+        self.pairs = [dict(value=draws[i], gate=draws[i + 1]) for i in range(0, len(draws), 2)]
+        self.i = 0
+
+    def _take(self, role: str, kind: str):
+        pair = self.pairs[self.i]
+        if role not in pair:
+            raise RuntimeError(f"draw {self.i}: adagan asks for a second {role}")
+        got_kind, t = pair.pop(role)
+        if got_kind != kind:
+            raise RuntimeError(f"draw {self.i} ({role}): adagan draws {kind}, the official pipe drew {got_kind}")
+        if not pair:
+            self.i += 1
+        return t.reshape(self.n, -1)
+
+    def uniform(self, *shape):
+        return self._take("value", "u").reshape(self.n, *shape)
+
+    def normal(self, *shape):
+        return self._take("value", "n").reshape(self.n, *shape)
+
+    def randint(self, high: int):
+        return torch.floor(self._take("value", "u").reshape(self.n) * high)
+
+    def gate(self, prob):
+        return self._take("gate", "u").reshape(self.n) < torch.as_tensor(prob, dtype=torch.float32)
+
+    def done(self) -> bool:
+        return self.i == len(self.pairs)
+
+
+def run_official(off, cfg, data_dir: Path, run_dir: Path, iters: int, nudge: bool = False) -> Recording:
+    rec = Recording()
+    rec.nudge = nudge
+    kw = official_cpu.loop_kwargs(cfg, str(data_dir), str(run_dir), total_kimg=iters * cfg.batch / 1000,
+                                  snap_ticks=10**6, image_ticks=None)
+    kw["kimg_per_tick"] = 10**6  # one tick after the first iteration (official), one at the end
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with recorders(off, rec), contextlib.redirect_stdout(sys.stderr):
+        off.training_loop.training_loop(**kw)
+    return rec
+
+
+def run_adagan(cfg, rec: Recording, data_dir: Path, run_dir: Path, start_file: Path, iters: int):
+    """adagan's setup + run_iteration, fed the official loop's batches, latents, RNG states and draws."""
+    from adagan.augment import pipeline
+    from adagan.data import ImageDataset
+    from adagan.training.distributed import Context
+    from adagan.training.loop import run_iteration, setup
+
+    ds = ImageDataset(data_dir)
+    t, _ = setup(cfg, Context(), run_dir, ds, resume_weights=start_file, log=lambda msg: None)
+    t.samples = iter(rec.indices)
+    calls = [c for c in rec.calls if c["phase"] != "Greg" or c["grads"]]  # Greg without path length: a no-op
+    skipped = len(rec.calls) - len(calls)
+    calls.reverse()
+    accumulate, data_diff, grad_rows = t.loss.accumulate_gradients, [0.0], []
+
+    def fed(phase, real_img, real_c, gen_z, gen_c, gain=1.0):
+        call = calls.pop()
+        if call["phase"] != phase or call["gain"] != gain:
+            raise RuntimeError(f"adagan runs {phase} (gain {gain}) where the official loop ran {call['phase']} "
+                               f"(gain {call['gain']})")
+        data_diff[0] = max(data_diff[0], (real_img - call["real"]).abs().max().item())
+        torch.set_rng_state(call["rng"])
+        FedDraws.queue = list(call["aug"])
+        accumulate(phase, call["real"], real_c, call["z"], None if gen_c is None else call["c"], gain=gain)
+        if FedDraws.queue:
+            raise RuntimeError(f"{phase}: adagan called its augment pipe fewer times than the official loop")
+        if "grad" in call:
+            module = t.G if phase.startswith("G") else t.D
+            worst = (0.0, "")
+            for n, p in module.named_parameters():
+                o = call["grad"].get(n)
+                if o is None or p.grad is None:
+                    continue
+                r = (p.grad - o).abs().max().item() / max(o.abs().max().item(), 1e-30)
+                worst = max(worst, (r, n))
+            grad_rows.append((phase, worst))
+
+    t.loss.accumulate_gradients = fed
+    original = pipeline._Draws
+    pipeline._Draws = FedDraws
+    try:
+        for _ in range(iters):
+            run_iteration(t)
+    finally:
+        pipeline._Draws = original
+        t.close()
+    if calls:
+        raise RuntimeError(f"{len(calls)} official phase calls were left over")
+    return t, dict(skipped_greg=skipped, data_max_abs=data_diff[0], grad_rows=grad_rows)
+
+
+def compare(official: dict, other: dict, start: dict) -> list[dict]:
+    """Per tensor: max |diff|, relative to max |official|, sum of squared diffs, and how far training moved it."""
+    rows = []
+    for net in ("G", "D", "G_ema"):
+        o_sd, a_sd, s_sd = official[net].state_dict(), other[net].state_dict(), start[net].state_dict()
+        if set(o_sd) != set(a_sd):
+            raise RuntimeError(f"{net}: tensor names differ: {sorted(set(o_sd) ^ set(a_sd))[:4]}")
+        for name in sorted(o_sd):
+            o, a, s = o_sd[name].double(), a_sd[name].double(), s_sd[name].double()
+            if not o.numel():
+                continue
+            d = torch.where(o.isnan() & a.isnan(), 0.0, o - a)
+            diff, scale = d.abs().max().item(), o.abs().nan_to_num(0.0).max().item()
+            rel = diff / scale if scale > 0 else (0.0 if diff == 0 else math.inf)
+            rows.append(dict(net=net, name=name, diff=diff, scale=scale, rel=rel, sq=d.square().sum().item(),
+                             moved=(o - s).abs().nan_to_num(0.0).max().item(),
+                             sq_moved=(o - s).nan_to_num(0.0).square().sum().item()))
+    return rows
+
+
+def summarize(rows: list[dict], floor: list[dict], tol: float, verbose: bool) -> int:
+    """Per-tensor table (worst first) and per-network distances; returns the number of networks above tol."""
+    fl = {(r["net"], r["name"]): r for r in floor}
+    print(f"{'tensor':52s} {'max|off|':>9s} {'moved':>9s} {'|ada-off|':>9s} {'rel':>9s} {'|off2-off|':>10s}")
+    bad = 0
+    for net in ("G", "D", "G_ema"):
+        sub = [r for r in rows if r["net"] == net]
+        for r in (sub if verbose else sorted(sub, key=lambda r: -r["rel"])[:4]):
+            print(f"{net + '.' + r['name']:52s} {r['scale']:9.2e} {r['moved']:9.2e} {r['diff']:9.2e} {r['rel']:9.2e} "
+                  f"{fl[(net, r['name'])]['diff']:10.2e}")
+        dist = math.sqrt(sum(r["sq"] for r in sub))
+        floor_dist = math.sqrt(sum(fl[(net, r["name"])]["sq"] for r in sub))
+        moved = math.sqrt(sum(r["sq_moved"] for r in sub))
+        ratio = dist / floor_dist if floor_dist > 0 else (0.0 if dist == 0 else math.inf)
+        ok = ratio <= tol
+        bad += not ok
+        print(f"  {net}: |adagan - official| {dist:.3e}, |official' - official| {floor_dist:.3e} (ratio {ratio:.2f}), "
+              f"training moved it {moved:.3e}; worst tensor rel {max(r['rel'] for r in sub):.1e}  "
+              f"{'ok' if ok else 'FAIL'}")
+    return bad
+
+
+def exact(args) -> int:
+    from adagan.config import resolve
+    from adagan.official import convert_official, import_official
+
+    torch.set_num_threads(args.threads)
+    cfg = replace(resolve("cpu", 32), seed=args.seed, kimg=args.iters * 32 / 1000, metrics=[], max_minutes=None,
+                  snap_ticks=0)
+    with tempfile.TemporaryDirectory(prefix="vs-official-") as tmp:
+        tmp = Path(tmp)
+        off = official_cpu.import_loop(official_cpu.patched_copy(args.official, tmp / "official"))
+        data_dir = official_cpu.export_folder(DATA, 32, tmp / "data", args.images)
+        t0 = time.time()
+        rec = run_official(off, cfg, data_dir, tmp / "official-run", args.iters)
+        t1 = time.time()
+        start_pkl = tmp / "start.pkl"
+        import pickle  # our own file: the official modules as training began, pickled for the importer
+
+        with open(start_pkl, "wb") as f:
+            pickle.dump({"G": rec.start["G"], "D": rec.start["D"], "G_ema": rec.start["G"]}, f)
+        import_official(start_pkl, tmp / "start.safetensors")
+        start = convert_official(start_pkl)
+        t, info = run_adagan(cfg, rec, data_dir, tmp / "adagan-run", tmp / "start.safetensors", args.iters)
+        t2 = time.time()
+        snaps = sorted((tmp / "official-run").glob("network-snapshot-*.pkl"))
+        final = convert_official(snaps[-1])
+        rows = compare({"G": final.G, "D": final.D, "G_ema": final.G_ema}, {"G": t.G, "D": t.D, "G_ema": t.G_ema},
+                       {"G": start.G, "D": start.D, "G_ema": start.G})
+        p_off, p_ours = float(rec.pipe.p), float(t.augment_pipe.p)
+        t3 = time.time()
+        rec2 = run_official(off, cfg, data_dir, tmp / "official-nudged", args.iters, nudge=True)
+        final2 = convert_official(sorted((tmp / "official-nudged").glob("network-snapshot-*.pkl"))[-1])
+        floor = compare({"G": final.G, "D": final.D, "G_ema": final.G_ema},
+                        {"G": final2.G, "D": final2.D, "G_ema": final2.G_ema},
+                        {"G": start.G, "D": start.D, "G_ema": start.G})
+        p_off2 = float(rec2.pipe.p)
+        t4 = time.time()
+    n_phase = {}
+    for c in rec.calls:
+        n_phase[c["phase"]] = n_phase.get(c["phase"], 0) + 1
+    n_aug = sum(len(c["aug"]) for c in rec.calls)
+    print(f"torch {torch.__version__}, {args.threads} thread(s); cpu preset, {args.images} images of {DATA}, "
+          f"seed {args.seed}, {args.iters} iterations ({args.iters * 32} images)")
+    print(f"official loop {t1 - t0:.0f} s, adagan {t2 - t1:.0f} s; official phase calls {n_phase} "
+          f"({info['skipped_greg']} Greg calls without path length did nothing and have no adagan phase); "
+          f"{n_aug} augment calls fed; max |real batch diff| {info['data_max_abs']:.1e}")
+    print("first phase calls, gradients (worst tensor, max |diff| / max |official grad|): " + "; ".join(
+        f"{ph} {r:.1e} ({n})" for ph, (r, n) in info["grad_rows"]))
+    print(f"float floor: the official loop again with its initial G and D weights times 1 + 2**-23 (one float32 "
+          f"ulp; {t4 - t3:.0f} s) = official'")
+    bad = summarize(rows, floor, args.tol, args.verbose)
+    dp, dp_floor = abs(p_off - p_ours), abs(p_off - p_off2)
+    p_ok = dp <= max(args.tol * dp_floor, 1e-6)
+    print(f"ADA p: official {p_off:.6f}, adagan {p_ours:.6f}, official' {p_off2:.6f}  {'ok' if p_ok else 'FAIL'}")
+    bad += (not p_ok) + (info["data_max_abs"] > 0)
+    print(f"{'PASS' if bad == 0 else 'FAIL'}: adagan within {args.tol:g}x the official loop's own float floor "
+          f"({bad} check(s) failed)")
+    return 0 if bad == 0 else 1
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--official", required=True, help="checkout of NVlabs/stylegan2-ada-pytorch")
+    ap.add_argument("--iters", type=int, default=64, help="exact mode: iterations (>= 64 covers R1, ADA, EMA)")
+    ap.add_argument("--images", type=int, default=64, help=f"exact mode: the first N images of {DATA}")
+    ap.add_argument("--tol", type=float, default=3.0,
+                    help="exact mode: allowed |adagan - official| / |official' - official| per network (and for p)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--verbose", action="store_true", help="exact mode: print every tensor")
+    args = ap.parse_args(argv)
+    if args.iters < 1 or args.images < 1:
+        ap.error("--iters and --images must be >= 1")
+    try:
+        return exact(args)
+    except official_cpu.UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
