@@ -98,6 +98,22 @@ def import_loop(patched: Path) -> types.SimpleNamespace:
     return types.SimpleNamespace(**mods)
 
 
+def deterministic_summary(off) -> None:
+    """The official loop prints its network tables by running G in training mode on torch.empty latents,
+    which moves G.mapping.w_avg by whatever memory held (NaN at times, and then every snapshot's w_avg is
+    NaN: adagan refuses to load such a file). Zero latents make that move the same every run; nothing else
+    of training depends on it (w_avg only serves truncation)."""
+    original = off.misc.print_module_summary
+    if getattr(original, "zero_inputs", False):
+        return
+
+    def summary(module, inputs, **kw):
+        return original(module, [x.zero_() for x in inputs], **kw)
+
+    summary.zero_inputs = True
+    off.misc.print_module_summary = summary
+
+
 def loop_kwargs(cfg, data_dir: str, run_dir: str, *, total_kimg: float, snap_ticks: int | None,
                 image_ticks: int | None) -> dict:
     """training_loop's keyword arguments for an adagan TrainConfig, as the official train.py builds them

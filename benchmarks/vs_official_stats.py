@@ -84,6 +84,7 @@ def run_official(args) -> int:
     cfg = _cfg(args.seed, args.kimg)
     with tempfile.TemporaryDirectory(prefix="official-cpu-") as tmp:
         off = official_cpu.import_loop(official_cpu.patched_copy(args.official, Path(tmp) / "official"))
+        official_cpu.deterministic_summary(off)
         kw = official_cpu.loop_kwargs(cfg, str(data_dir), str(run_dir), total_kimg=args.kimg, snap_ticks=10,
                                       image_ticks=10)
         (run_dir / "loop_kwargs.json").write_text(json.dumps(kw, indent=1))
