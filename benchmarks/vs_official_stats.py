@@ -126,10 +126,10 @@ def _adagan_stats(run_dir: Path) -> list[dict]:
 
 
 def _at(rows: list[dict], kimg: float) -> dict | None:
-    """The tick that ends nearest to kimg (within 1.5 kimg)."""
+    """The tick that ends nearest to kimg (within 0.75 kimg; ticks are 1 kimg apart)."""
     rows = [r for r in rows if r["kimg"] is not None]
     best = min(rows, key=lambda r: abs(r["kimg"] - kimg), default=None)
-    return best if best is not None and abs(best["kimg"] - kimg) <= 1.5 else None
+    return best if best is not None and abs(best["kimg"] - kimg) <= 0.75 else None
 
 
 def _nearest(snaps: dict[int, Path], kimg: int) -> Path | None:
