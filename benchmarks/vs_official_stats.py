@@ -1,0 +1,231 @@
+"""Statistical mode of benchmarks/vs_official_training.py: whole runs of both loops, side by side (issue 27).
+
+One loop and one seed per process, so two can run beside each other (OMP_NUM_THREADS=1 each):
+
+    python benchmarks/vs_official_training.py --official PATH --which official --seed 1 --kimg 60 --out runs/vs
+    python benchmarks/vs_official_training.py --official PATH --which adagan --seed 1 --kimg 60 --out runs/vs
+    python benchmarks/vs_official_training.py --official PATH --report --out runs/vs [--metrics kid1k]
+
+Both train the `cpu` preset (src/adagan/config.py) on the 170 images of builtin:twemoji/smileys at 32 px,
+with a tick every kimg and a network snapshot and grid every 10 ticks.
+  official  NVIDIA's training_loop.training_loop, in this process, from a temporary copy of the checkout
+            patched for CPU (benchmarks/official_cpu.py), with the keyword arguments the official train.py
+            would pass; the images are a folder of PNGs exported once to OUT/smileys (the same images in
+            the same order). It writes its own run directory OUT/official-seedS (log, stats.jsonl, fakes
+            grids, network-snapshot-*.pkl). The official loop cannot resume (it restarts its optimizers and
+            counters), so an unfinished official run directory is moved aside and the run restarts.
+  adagan    `adagan train --data builtin:twemoji/smileys --kimg K --seed S --tick 1 --snap 10` into
+            OUT/adagan-seedS, in a subprocess; rerunning the command resumes it exactly.
+  report    reads both runs' stats.jsonl, prints r_t and p at 10, 20, ... kimg, computes --metrics (default
+            kid1k; add the leak metric's name when adagan has one) with adagan's metrics on every snapshot
+            (the official pickles imported with `adagan import-official` first), and writes OUT/report/
+            (report.md, report.json, grid-KKK.png: the official G_ema left, adagan's right, same latents).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import official_cpu
+
+DATA = "builtin:twemoji/smileys"
+GRID_SEED, GRID_N = 123, 64
+
+
+def _cfg(seed: int, kimg: float):
+    from adagan.config import resolve
+
+    return replace(resolve("cpu", 32), seed=seed, kimg=kimg, metrics=[], max_minutes=None, tick_kimg=1.0,
+                   snap_ticks=10)
+
+
+def _snapshots(run_dir: Path, ext: str) -> dict[int, Path]:
+    """kimg (from the file name) -> snapshot file."""
+    out = {}
+    for p in run_dir.glob(f"network-snapshot-*.{ext}"):
+        try:
+            out[int(p.stem.rsplit("-", 1)[1])] = p
+        except ValueError:
+            continue
+    return out
+
+
+def run_official(args) -> int:
+    out = Path(args.out)
+    run_dir = out / f"official-seed{args.seed}"
+    done = _snapshots(run_dir, "pkl")
+    if done and max(done) >= math.floor(args.kimg):
+        print(f"{run_dir} is complete ({max(done)} kimg)")
+        return 0
+    if run_dir.exists():  # the official loop cannot resume: start over, keeping the old one for reference
+        aside = run_dir.with_name(f"{run_dir.name}.restarted-{time.strftime('%Y%m%d-%H%M%S')}")
+        run_dir.rename(aside)
+        print(f"moved the unfinished {run_dir} to {aside}; the official loop restarts from 0")
+    data_dir = out / "smileys"
+    if not data_dir.is_dir():
+        tmp_data = out / "smileys.partial"
+        shutil.rmtree(tmp_data, ignore_errors=True)
+        official_cpu.export_folder(DATA, 32, tmp_data)
+        tmp_data.rename(data_dir)
+    run_dir.mkdir(parents=True)
+    torch.set_num_threads(args.threads)
+    cfg = _cfg(args.seed, args.kimg)
+    with tempfile.TemporaryDirectory(prefix="official-cpu-") as tmp:
+        off = official_cpu.import_loop(official_cpu.patched_copy(args.official, Path(tmp) / "official"))
+        official_cpu.deterministic_summary(off)
+        kw = official_cpu.loop_kwargs(cfg, str(data_dir), str(run_dir), total_kimg=args.kimg, snap_ticks=10,
+                                      image_ticks=10)
+        (run_dir / "loop_kwargs.json").write_text(json.dumps(kw, indent=1))
+        off.training_loop.training_loop(**kw)
+    return 0
+
+
+def run_adagan(args) -> int:
+    cmd = [sys.executable, "-m", "adagan.cli.main", "train", "--data", DATA, "--cfg", "cpu", "--kimg", str(args.kimg),
+           "--seed", str(args.seed), "--tick", "1", "--snap", "10", "--outdir", str(args.out),
+           "--name", f"adagan-seed{args.seed}", "--device", "cpu"]
+    print(" ".join(cmd), flush=True)
+    return subprocess.call(cmd)
+
+
+def _mean(rec: dict, key: str):
+    """The official stats.jsonl keeps {num, mean, std} per statistic and tick."""
+    v = rec.get(key)
+    return v.get("mean") if isinstance(v, dict) else None
+
+
+def _official_stats(run_dir: Path) -> list[dict]:
+    rows = []
+    for line in (run_dir / "stats.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        rows.append({"kimg": _mean(rec, "Progress/kimg"), "r_t": _mean(rec, "Loss/signs/real"),
+                     "p": _mean(rec, "Progress/augment")})
+    return rows
+
+
+def _adagan_stats(run_dir: Path) -> list[dict]:
+    rows = []
+    for line in (run_dir / "stats.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if "Progress/kimg" in rec:
+            rows.append({"kimg": rec["Progress/kimg"], "r_t": rec.get("Progress/r_t"),
+                         "p": rec.get("Progress/augment")})
+    return rows
+
+
+def _at(rows: list[dict], kimg: float) -> dict | None:
+    """The tick that ends nearest to kimg (within 0.75 kimg; ticks are 1 kimg apart)."""
+    rows = [r for r in rows if r["kimg"] is not None]
+    best = min(rows, key=lambda r: abs(r["kimg"] - kimg), default=None)
+    return best if best is not None and abs(best["kimg"] - kimg) <= 0.75 else None
+
+
+def _nearest(snaps: dict[int, Path], kimg: int) -> Path | None:
+    k = min(snaps, key=lambda s: abs(s - kimg), default=None)
+    return snaps[k] if k is not None and abs(k - kimg) <= 2 else None
+
+
+def _imported(pkl: Path) -> Path:
+    """The official snapshot converted by adagan's importer (cached next to it)."""
+    from adagan.official import import_official
+
+    dest = pkl.with_suffix(".imported.safetensors")
+    if not dest.is_file():
+        import_official(pkl, dest)
+    return dest
+
+
+def _metrics(path: Path, names: list[str], cache: dict) -> dict:
+    from adagan.io import load_network
+    from adagan.metrics.evaluate import evaluate_snapshot
+
+    key = f"{path}:{','.join(names)}"
+    if key not in cache:
+        G = load_network(path, "G_ema")
+        cache[key] = evaluate_snapshot(None, G, metrics=names, data=DATA, resolution=32, device="cpu",
+                                       progress=False)
+    return cache[key]
+
+
+def _grid(paths: list[Path | None], dest: Path) -> None:
+    """Official G_ema's 8x8 grid beside adagan's, from the same latents (const noise)."""
+    from PIL import Image
+
+    from adagan.io import load_network
+    from adagan.ops.image import make_grid, to_uint8
+
+    z = torch.randn([GRID_N, 128], generator=torch.Generator().manual_seed(GRID_SEED))
+    grids = []
+    for p in paths:
+        if p is None:
+            grids.append(np.zeros([8 * 33 + 1, 8 * 33 + 1, 3], np.uint8))
+            continue
+        G = load_network(p, "G_ema").eval()
+        with torch.no_grad():
+            img = to_uint8(G(z, None, noise_mode="const")).permute(0, 2, 3, 1).numpy()
+        grids.append(make_grid(img, 8, pad=1))
+    gap = np.full([grids[0].shape[0], 8, 3], 255, np.uint8)
+    Image.fromarray(np.concatenate([grids[0], gap, grids[1]], axis=1)).save(dest)
+
+
+def report(args) -> int:
+    out = Path(args.out)
+    seeds = sorted({int(p.name.rsplit("seed", 1)[1]) for p in out.glob("*-seed*") if p.is_dir()
+                    and p.name.rsplit("seed", 1)[1].isdigit()})
+    if not seeds:
+        raise official_cpu.UsageError(f"--report: no official-seedS / adagan-seedS runs in {out}")
+    names = [m for m in args.metrics.split(",") if m and m != "none"]
+    if importlib.util.find_spec("adagan.metrics.leak") is not None and not any("leak" in m for m in names):
+        print("note: adagan.metrics.leak exists; add its metric name to --metrics to report it here")
+    rep_dir = out / "report"
+    rep_dir.mkdir(parents=True, exist_ok=True)
+    cache_file = rep_dir / "metrics-cache.json"
+    cache = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
+    table = []
+    for seed in seeds:
+        o_dir, a_dir = out / f"official-seed{seed}", out / f"adagan-seed{seed}"
+        o_rows = _official_stats(o_dir) if (o_dir / "stats.jsonl").is_file() else []
+        a_rows = _adagan_stats(a_dir) if (a_dir / "stats.jsonl").is_file() else []
+        o_snaps, a_snaps = _snapshots(o_dir, "pkl"), _snapshots(a_dir, "safetensors")
+        for k in range(args.every, int(args.kimg) + 1, args.every):
+            row = {"seed": seed, "kimg": k}
+            for side, rows in (("official", o_rows), ("adagan", a_rows)):
+                at = _at(rows, k)
+                row[f"{side}_r_t"], row[f"{side}_p"] = (at["r_t"], at["p"]) if at else (None, None)
+            o_snap, a_snap = _nearest(o_snaps, k), _nearest(a_snaps, k)
+            o_net = _imported(o_snap) if o_snap else None
+            for side, net in (("official", o_net), ("adagan", a_snap)):
+                for m, v in (_metrics(net, names, cache).items() if (net and names) else []):
+                    row[f"{side}_{m}"] = v
+            cache_file.write_text(json.dumps(cache, indent=1))
+            if o_net or a_snap:
+                _grid([o_net, a_snap], rep_dir / f"grid-seed{seed}-{k:03d}.png")
+            table.append(row)
+    return _write_table(table, rep_dir)
+
+
+def _write_table(table: list[dict], rep_dir: Path) -> int:
+    cols = [c for c in table[0] if c not in ("seed", "kimg")]
+    for r in table[1:]:
+        cols += [c for c in r if c not in cols and c not in ("seed", "kimg")]
+    fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))  # noqa: E731
+    lines = ["| seed | kimg | " + " | ".join(cols) + " |", "|" + " --- |" * (len(cols) + 2)]
+    lines += [f"| {r['seed']} | {r['kimg']} | " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in table]
+    text = "\n".join(lines)
+    print(text)
+    (rep_dir / "report.md").write_text(text + "\n\nGrids: grid-seedS-KKK.png (official G_ema left, adagan right, "
+                                       f"the same {GRID_N} latents, seed {GRID_SEED}, const noise).\n")
+    (rep_dir / "report.json").write_text(json.dumps(table, indent=1))
+    return 0

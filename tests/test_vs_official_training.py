@@ -1,0 +1,91 @@
+"""benchmarks/vs_official_training.py without the official code: the draw feeder that hands adagan's augment pipe
+the official pipe's random numbers, the checkpoints and the ADA-decision check."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def vs():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        path = ROOT / "benchmarks" / "vs_official_training.py"
+        spec = importlib.util.spec_from_file_location("vs_official_training", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        yield mod
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def official_bgc_draws(n, gate, values):
+    """(kind, tensor) in the official pipe's order for bgc: per transform its value draw, then its gate draw."""
+    shapes = {"xint": [n, 2], "xfrac": [n, 2], "lumaflip": [n, 1, 1], "saturation": [n, 1, 1]}
+    kinds = [("xflip", "u"), ("rotate90", "u"), ("xint", "u"), ("scale", "n"), ("rotate", "u"), ("aniso", "n"),
+             ("rotate", "u"), ("xfrac", "n"), ("brightness", "n"), ("contrast", "n"), ("lumaflip", "u"), ("hue", "u"),
+             ("saturation", "n")]
+    out = []
+    for name, kind in kinds:
+        shape = shapes.get(name, [n])
+        out.append((kind, torch.full(shape, values.get(name, 0.5 if kind == "u" else 0.0))))
+        gshape = [n, 1] if name in ("xint", "xfrac") else ([n, 1, 1] if name in ("lumaflip", "saturation") else [n])
+        out.append(("u", torch.full(gshape, gate)))
+    return out
+
+
+def run_fed(vs, draws, p):
+    from adagan.augment import pipeline
+
+    pipe = pipeline.AugmentPipe("bgc")
+    pipe.p.fill_(p)
+    x = torch.rand(2, 3, 8, 8) * 2 - 1
+    original = pipeline._Draws
+    vs.FedDraws.queue = [draws]
+    pipeline._Draws = vs.FedDraws
+    try:
+        y = pipe(x)
+    finally:
+        pipeline._Draws = original
+    assert vs.FedDraws.queue == []
+    return x, y
+
+
+def test_fed_draws_map_the_official_xflip_draw(vs):
+    # gate 0 < p: every transform on; xflip's value 0.75 -> floor(0.75 * 2) = 1 (a flip), every other value the
+    # identity: adagan's pipe must mirror the images exactly.
+    x, y = run_fed(vs, official_bgc_draws(2, 0.0, {"xflip": 0.75, "rotate90": 0.0, "lumaflip": 0.0}), p=1.0)
+    assert torch.equal(y, x.flip(3))
+
+
+def test_fed_draws_gate_off_leaves_images(vs):
+    x, y = run_fed(vs, official_bgc_draws(2, 0.9, {"xflip": 0.75, "brightness": 1.0}), p=0.5)
+    assert torch.equal(y, x)
+
+
+def test_fed_draws_refuse_a_kind_mismatch(vs):
+    draws = official_bgc_draws(2, 0.0, {})
+    draws[6] = ("u", draws[6][1])  # scale's value drawn as uniform: adagan asks for a normal
+    with pytest.raises(RuntimeError, match="scale|draws n"):
+        run_fed(vs, draws, p=1.0)
+
+
+def test_checkpoints(vs):
+    assert vs.checkpoints(64) == [1, 2, 4, 8, 16, 32, 64]
+    assert vs.checkpoints(5) == [1, 2, 4, 5]
+
+
+def test_check_p_allows_one_flipped_decision_only(vs, capsys):
+    step = 0.0064
+    official = [0.0] * 4 + [step] * 4 + [2 * step] * 4 + [3 * step]
+    one_flip = [0.0] * 4 + [step] * 4 + [0.0] * 4 + [step]
+    never_moves = [0.0] * 4 + [0.0] * 4 + [0.0] * 4 + [0.0]
+    assert vs.check_p(official, official, official, 3) == 0
+    assert vs.check_p(official, one_flip, official, 3) == 0
+    assert vs.check_p(official, never_moves, official, 3) == 1
+    assert "FAIL" in capsys.readouterr().out
