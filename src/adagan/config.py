@@ -86,7 +86,7 @@ class OptimConfig:
 
     lr_g: float = 0.002
     lr_d: float = 0.002
-    beta1: float = 0.0
+    beta1: float = 0.0  # 0: no momentum (StyleGAN2)
     beta2: float = 0.99
     eps: float = 1e-8
 
