@@ -75,9 +75,14 @@ def _stand_ins() -> None:
 
         mod.Process = _Process
         sys.modules["psutil"] = mod
+    stand_in_distutils()
+
+
+def stand_in_distutils() -> None:
+    """dnnlib uses distutils.util.strtobool, gone from Python 3.12: a stand-in when it is missing."""
     try:
         import distutils.util  # noqa: F401
-    except ImportError:  # dnnlib uses distutils.util.strtobool, gone from Python 3.12
+    except ImportError:
         dist, util = types.ModuleType("distutils"), types.ModuleType("distutils.util")
         util.strtobool = lambda v: str(v).lower() in ("y", "yes", "t", "true", "on", "1")
         dist.util = util

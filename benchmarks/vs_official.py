@@ -57,6 +57,8 @@ import warnings
 
 import torch
 
+from official_cpu import stand_in_distutils  # benchmarks/official_cpu.py (this folder is sys.path[0])
+
 CONFIGS = {
     "cpu32": dict(preset="cpu", res=32, batch=32, device="cpu"),
     "paper256-64": dict(preset="paper256", res=64, batch=8, device="cpu"),
@@ -74,13 +76,7 @@ def import_official(path: str):
         import requests  # noqa: F401
     except ImportError:  # dnnlib imports it at module level, only to download URLs
         sys.modules["requests"] = types.ModuleType("requests")
-    try:
-        import distutils.util  # noqa: F401
-    except ImportError:  # dnnlib uses distutils.util.strtobool, gone from Python 3.12
-        dist, util = types.ModuleType("distutils"), types.ModuleType("distutils.util")
-        util.strtobool = lambda v: str(v).lower() in ("y", "yes", "t", "true", "on", "1")
-        dist.util = util
-        sys.modules["distutils"], sys.modules["distutils.util"] = dist, util
+    stand_in_distutils()
     path = os.path.abspath(path)
     if not os.path.isfile(os.path.join(path, "training", "loss.py")):
         raise SystemExit(f"--official {path!r}: no training/loss.py; give a stylegan2-ada-pytorch checkout")
