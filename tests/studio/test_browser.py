@@ -6,6 +6,7 @@ selenium; skips cleanly without them. The server is the real CLI (`python -m ada
 subprocess, on a free port.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -39,11 +40,11 @@ def live_root(studio_root, tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module")
-def server(live_root):
+@contextlib.contextmanager
+def _studio(root):
     """`adagan studio ROOT --port 0` as a user starts it; yields its URL from the progress line."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "adagan", "studio", str(live_root), "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "adagan", "studio", str(root), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         line = proc.stdout.readline()
@@ -57,6 +58,12 @@ def server(live_root):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(live_root):
+    with _studio(live_root) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -222,19 +229,8 @@ def odd_root(studio_root, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def odd_server(odd_root):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "adagan", "studio", str(odd_root), "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    try:
-        line = proc.stdout.readline()
-        assert "adagan studio: serving" in line, line + proc.stdout.read()
-        yield line.split(" at ")[1].split()[0]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with _studio(odd_root) as url:
+        yield url
 
 
 def _shown(img_id):
