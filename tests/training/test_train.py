@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from adagan.io import load_networks, read_metadata
 
@@ -16,32 +15,6 @@ TINY = ["--cfg", "cpu", "--G.z_dim=8", "--G.w_dim=8", "--G.channel_base=128", "-
         # A fixed thread count: exact resume is bitwise at a fixed count (docs/training.md, "Exact resume"); the
         # automatic count follows the machine's load, which would make the resume tests depend on other jobs.
         "--threads", "1"]
-
-
-@pytest.fixture(scope="module")
-def image_dir(tmp_path_factory):
-    """16 small RGB images in two class folders."""
-    root = tmp_path_factory.mktemp("imgs")
-    rng = np.random.RandomState(0)
-    for i in range(16):
-        cls = root / f"class{i % 2}"
-        cls.mkdir(exist_ok=True)
-        arr = (rng.rand(16, 16, 3) * 255).astype(np.uint8)
-        arr[:, : 8 if i % 2 else 4] = 255
-        Image.fromarray(arr).save(cls / f"{i:02d}.png")
-    return root
-
-
-@pytest.fixture(scope="module")
-def dataset_zip(image_dir, tmp_path_factory):
-    from adagan.cli.main import main
-
-    dest = tmp_path_factory.mktemp("ds") / "tiny.zip"
-    try:
-        main(["dataset", "--source", str(image_dir), "--dest", str(dest), "--labels", "subfolders"])
-    except SystemExit as e:
-        assert not e.code
-    return dest
 
 
 def _files(run_dir: Path):
