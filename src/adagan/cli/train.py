@@ -49,11 +49,6 @@ def _performance_overrides(*, fp32, nhwc, nobench, allow_tf32) -> list[str]:
     return out
 
 
-def _official_resume(resume: str | None) -> str | None:
-    """--resume as the official train.py spells it: "noresume" is no resume (from scratch, as "none")."""
-    return "none" if resume == "noresume" else resume
-
-
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
                                  "help_option_names": ["-h", "--help"]})
 @click.option("--data", default=None, metavar="PATH|builtin:twemoji[/GROUP]",
@@ -126,7 +121,6 @@ def cli(ctx, outdir, name, new, dry_run, threads, fp32, nhwc, nobench, allow_tf3
     if workers is not None:
         raise ConfigError("--workers: adagan has no DataLoader workers to set; up to 8 threads of the training "
                           "process decode the images, which stay in memory when they fit (docs/training.md)")
-    options["resume"] = _official_resume(options["resume"])
     options["mirror"], options["cond"] = bool(options["mirror"]), bool(options["cond"])
     official = _performance_overrides(fp32=fp32, nhwc=nhwc, nobench=nobench, allow_tf32=allow_tf32)
     run = plan(outdir=outdir, name=name, new=new, overrides=official + _overrides(ctx.args), **options)

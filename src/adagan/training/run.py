@@ -82,12 +82,12 @@ def plan(data: str | None = None, *, outdir: str | Path = "runs", name: str | No
 
 def _default_resume(resume: str | None, data: str | None, device: str, resolution: int | None,
                     options: dict) -> str | None:
-    """The network a run starts from. "none" (any case) starts from scratch. Without --data and --resume, the
-    default demo fine-tunes DEFAULT_RESUME when it fits (the `cpu` preset at 32 px, unconditional) and this
-    installation has it: from noise, 40 kimg on the smileys end in every hue (docs/training.md "What the
-    default run shows"); from the built-in network, in the smileys' colours."""
+    """The network a run starts from. "none" (any case; the official train.py's "noresume") starts from scratch.
+    Without --data and --resume, the default demo fine-tunes DEFAULT_RESUME when it fits (the `cpu` preset at
+    32 px, unconditional) and this installation has it: from noise, 40 kimg on the smileys end in every hue
+    (docs/training.md "What the default run shows"); from the built-in network, in the smileys' colours."""
     if resume is not None:
-        return None if str(resume).strip().lower() == "none" else resume
+        return None if str(resume).strip().lower() in ("none", "noresume") else resume
     preset = options.get("preset") or ("cpu" if device == "cpu" else "auto")
     if data is not None or preset != "cpu" or resolution not in (None, 32) or options.get("cond"):
         return None
