@@ -4,7 +4,8 @@ One loop and one seed per process, so two can run beside each other (OMP_NUM_THR
 
     python benchmarks/vs_official_training.py --official PATH --which official --seed 1 --kimg 60 --out runs/vs
     python benchmarks/vs_official_training.py --official PATH --which adagan --seed 1 --kimg 60 --out runs/vs
-    python benchmarks/vs_official_training.py --official PATH --report --out runs/vs [--metrics kid1k]
+    python benchmarks/vs_official_training.py --official PATH --report --out runs/vs [--metrics kid1k,leak1k]
+    python benchmarks/vs_official_training.py --official PATH --which official --seed 0 --ada-kimg 500 --out runs/vs
 
 Both train the `cpu` preset (src/adagan/config.py) on the 170 images of builtin:twemoji/smileys at 32 px,
 with a tick every kimg and a network snapshot and grid every 10 ticks.
@@ -16,15 +17,16 @@ with a tick every kimg and a network snapshot and grid every 10 ticks.
             counters), so an unfinished official run directory is moved aside and the run restarts.
   adagan    `adagan train --data builtin:twemoji/smileys --kimg K --seed S --tick 1 --snap 10` into
             OUT/adagan-seedS, in a subprocess; rerunning the command resumes it exactly.
+  --ada-kimg A  either loop with ADA's speed A instead of the preset's 20 (the paper's value is 500), into
+            OUT/{official,adagan}-adakimgA-seedS; `--report --ada-kimg A` reports those runs.
   report    reads both runs' stats.jsonl, prints r_t and p at 10, 20, ... kimg, computes --metrics (default
-            kid1k; add the leak metric's name when adagan has one) with adagan's metrics on every snapshot
-            (the official pickles imported with `adagan import-official` first), and writes OUT/report/
+            kid1k,leak1k) with adagan's metrics on every snapshot
+            (the official pickles imported with `adagan import-official` first), and writes OUT/report[-adakimgA]/
             (report.md, report.json, grid-KKK.png: the official G_ema left, adagan's right, same latents).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import shutil
@@ -44,11 +46,21 @@ DATA = "builtin:twemoji/smileys"
 GRID_SEED, GRID_N = 123, 64
 
 
-def _cfg(seed: int, kimg: float):
+def _cfg(seed: int, kimg: float, ada_kimg: float | None = None):
     from adagan.config import resolve
 
-    return replace(resolve("cpu", 32), seed=seed, kimg=kimg, metrics=[], max_minutes=None, tick_kimg=1.0,
-                   snap_ticks=10)
+    cfg = replace(resolve("cpu", 32), seed=seed, kimg=kimg, metrics=[], max_minutes=None, tick_kimg=1.0,
+                  snap_ticks=10)
+    return cfg if ada_kimg is None else replace(cfg, augment=replace(cfg.augment, ada_kimg=ada_kimg))
+
+
+def _prefix(ada_kimg: float | None) -> str:
+    """Run folders are OUT/{official,adagan}-seedS, or OUT/{official,adagan}-adakimgA-seedS with --ada-kimg A."""
+    return "" if ada_kimg is None else f"adakimg{ada_kimg:g}-"
+
+
+def _run_dir(out: Path, which: str, seed: int, ada_kimg: float | None) -> Path:
+    return out / f"{which}-{_prefix(ada_kimg)}seed{seed}"
 
 
 def _snapshots(run_dir: Path, ext: str) -> dict[int, Path]:
@@ -64,7 +76,7 @@ def _snapshots(run_dir: Path, ext: str) -> dict[int, Path]:
 
 def run_official(args) -> int:
     out = Path(args.out)
-    run_dir = out / f"official-seed{args.seed}"
+    run_dir = _run_dir(out, "official", args.seed, args.ada_kimg)
     done = _snapshots(run_dir, "pkl")
     if done and max(done) >= math.floor(args.kimg):
         print(f"{run_dir} is complete ({max(done)} kimg)")
@@ -81,7 +93,7 @@ def run_official(args) -> int:
         tmp_data.rename(data_dir)
     run_dir.mkdir(parents=True)
     torch.set_num_threads(args.threads)
-    cfg = _cfg(args.seed, args.kimg)
+    cfg = _cfg(args.seed, args.kimg, args.ada_kimg)
     with tempfile.TemporaryDirectory(prefix="official-cpu-") as tmp:
         off = official_cpu.import_loop(official_cpu.patched_copy(args.official, Path(tmp) / "official"))
         official_cpu.deterministic_summary(off)
@@ -95,7 +107,9 @@ def run_official(args) -> int:
 def run_adagan(args) -> int:
     cmd = [sys.executable, "-m", "adagan.cli.main", "train", "--data", DATA, "--cfg", "cpu", "--kimg", str(args.kimg),
            "--seed", str(args.seed), "--tick", "1", "--snap", "10", "--outdir", str(args.out),
-           "--name", f"adagan-seed{args.seed}", "--device", "cpu"]
+           "--name", _run_dir(Path(args.out), "adagan", args.seed, args.ada_kimg).name, "--device", "cpu"]
+    if args.ada_kimg is not None:
+        cmd.append(f"--augment.ada_kimg={args.ada_kimg:g}")
     print(" ".join(cmd), flush=True)
     return subprocess.call(cmd)
 
@@ -182,20 +196,19 @@ def _grid(paths: list[Path | None], dest: Path) -> None:
 
 def report(args) -> int:
     out = Path(args.out)
-    seeds = sorted({int(p.name.rsplit("seed", 1)[1]) for p in out.glob("*-seed*") if p.is_dir()
-                    and p.name.rsplit("seed", 1)[1].isdigit()})
+    prefix = _prefix(args.ada_kimg)
+    seeds = sorted({int(p.name.rsplit("seed", 1)[1]) for w in ("official", "adagan")
+                    for p in out.glob(f"{w}-{prefix}seed*") if p.is_dir() and p.name.rsplit("seed", 1)[1].isdigit()})
     if not seeds:
-        raise official_cpu.UsageError(f"--report: no official-seedS / adagan-seedS runs in {out}")
+        raise official_cpu.UsageError(f"--report: no official-{prefix}seedS / adagan-{prefix}seedS runs in {out}")
     names = [m for m in args.metrics.split(",") if m and m != "none"]
-    if importlib.util.find_spec("adagan.metrics.leak") is not None and not any("leak" in m for m in names):
-        print("note: adagan.metrics.leak exists; add its metric name to --metrics to report it here")
-    rep_dir = out / "report"
+    rep_dir = out / f"report{'-' + prefix.rstrip('-') if prefix else ''}"
     rep_dir.mkdir(parents=True, exist_ok=True)
     cache_file = rep_dir / "metrics-cache.json"
     cache = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
     table = []
     for seed in seeds:
-        o_dir, a_dir = out / f"official-seed{seed}", out / f"adagan-seed{seed}"
+        o_dir, a_dir = (_run_dir(out, w, seed, args.ada_kimg) for w in ("official", "adagan"))
         o_rows = _official_stats(o_dir) if (o_dir / "stats.jsonl").is_file() else []
         a_rows = _adagan_stats(a_dir) if (a_dir / "stats.jsonl").is_file() else []
         o_snaps, a_snaps = _snapshots(o_dir, "pkl"), _snapshots(a_dir, "safetensors")

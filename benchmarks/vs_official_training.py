@@ -458,11 +458,14 @@ def main(argv=None) -> int:
     ap.add_argument("--report", action="store_true", help="statistical mode: the table and grids of --out's runs")
     ap.add_argument("--kimg", type=float, default=60, help="statistical mode: training length")
     ap.add_argument("--out", default="runs/vs-official", help="statistical mode: folder of the runs")
+    ap.add_argument("--ada-kimg", type=float, default=None,
+                    help="statistical mode: ADA speed instead of the cpu preset's 20 (the paper: 500); runs and "
+                         "report go to their own folders")
     ap.add_argument("--every", type=int, default=10, help="--report: a row every N kimg")
-    ap.add_argument("--metrics", default="kid1k", help="--report: adagan metrics per snapshot ('none': skip)")
+    ap.add_argument("--metrics", default="kid1k,leak1k", help="--report: adagan metrics per snapshot ('none': skip)")
     args = ap.parse_args(argv)
-    if args.iters < 1 or args.images < 1 or args.kimg <= 0:
-        ap.error("--iters, --images and --kimg must be positive")
+    if args.iters < 1 or args.images < 1 or args.kimg <= 0 or (args.ada_kimg is not None and args.ada_kimg <= 0):
+        ap.error("--iters, --images, --kimg and --ada-kimg must be positive")
     if args.official is None and not args.report and args.which != "adagan":
         ap.error("--official PATH is required (a checkout of NVlabs/stylegan2-ada-pytorch)")
     try:

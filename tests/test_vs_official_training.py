@@ -89,3 +89,19 @@ def test_check_p_allows_one_flipped_decision_only(vs, capsys):
     assert vs.check_p(official, one_flip, official, 3) == 0
     assert vs.check_p(official, never_moves, official, 3) == 1
     assert "FAIL" in capsys.readouterr().out
+
+
+def test_ada_kimg_reaches_both_loops_and_names_the_runs(vs, tmp_path):
+    import official_cpu
+    import vs_official_stats as st
+
+    cfg = st._cfg(0, 60, 500)
+    kw = official_cpu.loop_kwargs(cfg, "data", "run", total_kimg=60, snap_ticks=10, image_ticks=10)
+    assert kw["ada_kimg"] == 500 and st._cfg(0, 60).augment.ada_kimg == 20
+    assert st._run_dir(tmp_path, "official", 1, 500).name == "official-adakimg500-seed1"
+    assert st._run_dir(tmp_path, "adagan", 1, None).name == "adagan-seed1"
+    with pytest.raises(SystemExit):
+        vs.main(["--which", "adagan", "--ada-kimg", "0"])
+    (tmp_path / "official-seed0").mkdir()  # a run of the preset's ADA speed is not a run of --ada-kimg 500
+    with pytest.raises(official_cpu.UsageError, match="adakimg500"):
+        st.report(type("A", (), dict(out=str(tmp_path), ada_kimg=500.0, metrics="none", every=10, kimg=60))())
