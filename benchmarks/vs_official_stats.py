@@ -4,7 +4,7 @@ One loop and one seed per process, so two can run beside each other (OMP_NUM_THR
 
     python benchmarks/vs_official_training.py --official PATH --which official --seed 1 --kimg 60 --out runs/vs
     python benchmarks/vs_official_training.py --official PATH --which adagan --seed 1 --kimg 60 --out runs/vs
-    python benchmarks/vs_official_training.py --official PATH --report --out runs/vs [--metrics kid1k,leak1k]
+    python benchmarks/vs_official_training.py --official PATH --report --out runs/vs [--metrics leak1k,kid1k@30]
     python benchmarks/vs_official_training.py --official PATH --which official --seed 0 --ada-kimg 500 --out runs/vs
 
 Both train the `cpu` preset (src/adagan/config.py) on the 170 images of builtin:twemoji/smileys at 32 px,
@@ -20,7 +20,8 @@ with a tick every kimg and a network snapshot and grid every 10 ticks.
   --ada-kimg A  either loop with ADA's speed A instead of the preset's 20 (the paper's value is 500), into
             OUT/{official,adagan}-adakimgA-seedS; `--report --ada-kimg A` reports those runs.
   report    reads both runs' stats.jsonl, prints r_t and p at 10, 20, ... kimg, computes --metrics (default
-            kid1k,leak1k) with adagan's metrics on every snapshot
+            leak1k,kid1k@30: NAME@N only every N kimg, Inception costs minutes per snapshot on a CPU) with
+            adagan's metrics on the snapshots
             (the official pickles imported with `adagan import-official` first), and writes OUT/report[-adakimgA]/
             (report.md, report.json, grid-KKK.png: the official G_ema left, adagan's right, same latents).
 """
@@ -162,15 +163,30 @@ def _imported(pkl: Path) -> Path:
 
 
 def _metrics(path: Path, names: list[str], cache: dict) -> dict:
+    """adagan's metrics of one snapshot against the smileys, cached per snapshot and metric."""
     from adagan.io import load_network
     from adagan.metrics.evaluate import evaluate_snapshot
 
-    key = f"{path}:{','.join(names)}"
-    if key not in cache:
+    todo = [m for m in names if f"{path}:{m}" not in cache]
+    if todo:
         G = load_network(path, "G_ema")
-        cache[key] = evaluate_snapshot(None, G, metrics=names, data=DATA, resolution=32, device="cpu",
-                                       progress=False)
-    return cache[key]
+        res = evaluate_snapshot(None, G, metrics=todo, data=DATA, resolution=32, device="cpu", progress=False)
+        for m in todo:
+            cache[f"{path}:{m}"] = {k: v for k, v in res.items() if k == m or k.startswith(m + "_")}
+    return {k: v for m in names for k, v in cache[f"{path}:{m}"].items()}
+
+
+def _metric_plan(spec: str) -> list[tuple[str, int | None]]:
+    """--metrics "leak1k,kid1k@60" -> [("leak1k", None), ("kid1k", 60)]: NAME@N only at multiples of N kimg."""
+    plan = []
+    for item in (m.strip() for m in spec.split(",")):
+        if not item or item == "none":
+            continue
+        name, _, every = item.partition("@")
+        if every and not (every.isdigit() and int(every) > 0):
+            raise official_cpu.UsageError(f"--metrics {item!r}: write NAME or NAME@N with N a positive kimg count")
+        plan.append((name, int(every) if every else None))
+    return plan
 
 
 def _grid(paths: list[Path | None], dest: Path) -> None:
@@ -201,7 +217,7 @@ def report(args) -> int:
                     for p in out.glob(f"{w}-{prefix}seed*") if p.is_dir() and p.name.rsplit("seed", 1)[1].isdigit()})
     if not seeds:
         raise official_cpu.UsageError(f"--report: no official-{prefix}seedS / adagan-{prefix}seedS runs in {out}")
-    names = [m for m in args.metrics.split(",") if m and m != "none"]
+    plan = _metric_plan(args.metrics)
     rep_dir = out / f"report{'-' + prefix.rstrip('-') if prefix else ''}"
     rep_dir.mkdir(parents=True, exist_ok=True)
     cache_file = rep_dir / "metrics-cache.json"
@@ -219,6 +235,7 @@ def report(args) -> int:
                 row[f"{side}_r_t"], row[f"{side}_p"] = (at["r_t"], at["p"]) if at else (None, None)
             o_snap, a_snap = _nearest(o_snaps, k), _nearest(a_snaps, k)
             o_net = _imported(o_snap) if o_snap else None
+            names = [m for m, every in plan if every is None or k % every == 0]
             for side, net in (("official", o_net), ("adagan", a_snap)):
                 for m, v in (_metrics(net, names, cache).items() if (net and names) else []):
                     row[f"{side}_{m}"] = v

@@ -462,7 +462,8 @@ def main(argv=None) -> int:
                     help="statistical mode: ADA speed instead of the cpu preset's 20 (the paper: 500); runs and "
                          "report go to their own folders")
     ap.add_argument("--every", type=int, default=10, help="--report: a row every N kimg")
-    ap.add_argument("--metrics", default="kid1k,leak1k", help="--report: adagan metrics per snapshot ('none': skip)")
+    ap.add_argument("--metrics", default="leak1k,kid1k@30",
+                    help="--report: adagan metrics per snapshot, NAME@N only every N kimg ('none': skip)")
     args = ap.parse_args(argv)
     if args.iters < 1 or args.images < 1 or args.kimg <= 0 or (args.ada_kimg is not None and args.ada_kimg <= 0):
         ap.error("--iters, --images, --kimg and --ada-kimg must be positive")

@@ -105,3 +105,12 @@ def test_ada_kimg_reaches_both_loops_and_names_the_runs(vs, tmp_path):
     (tmp_path / "official-seed0").mkdir()  # a run of the preset's ADA speed is not a run of --ada-kimg 500
     with pytest.raises(official_cpu.UsageError, match="adakimg500"):
         st.report(type("A", (), dict(out=str(tmp_path), ada_kimg=500.0, metrics="none", every=10, kimg=60))())
+
+
+def test_metric_plan_reads_name_at_interval(vs):
+    import official_cpu
+    import vs_official_stats as st
+
+    assert st._metric_plan("leak1k, kid1k@30,none") == [("leak1k", None), ("kid1k", 30)]
+    with pytest.raises(official_cpu.UsageError, match="NAME@N"):
+        st._metric_plan("kid1k@0")
