@@ -9,8 +9,13 @@ out. The 12-bin histograms of the cells' hues and of the training images' hues a
 variation distance (0: the same histogram, 1: disjoint). Two references are printed with it: two random
 halves of the training images against each other (the yardstick issue 27 names), and a grid's worth of
 training images drawn with replacement against all of them (what a generator that samples exactly the
-training distribution would score). `--metrics leak1k` (docs/metrics.md) measures colour and geometry on
-1,000 samples instead of one grid.
+training distribution would score).
+
+Beside the distance, `off-hue` is the share of the grid's cells in the hue bins that hold less than 1% of
+the training images: colours the data does not have, which is what a hue leak adds (a distance made of
+a lack in bins the data fills instead is a mode the generator has not found yet, e.g. too few red
+hearts). `--metrics leak1k` (docs/metrics.md) measures colour and geometry on 1,000 samples instead of
+one grid.
 """
 
 from __future__ import annotations
@@ -51,6 +56,13 @@ def distance(a: np.ndarray, b: np.ndarray) -> float:
     """Total variation distance between the 12-bin histograms of two sets of hues."""
     ha, hb = (np.histogram(v, bins=BINS, range=(0, 1))[0] / max(len(v), 1) for v in (a, b))
     return float(0.5 * np.abs(ha - hb).sum())
+
+
+def off_hue(hues: np.ndarray, real: np.ndarray, floor: float = 0.01) -> float:
+    """Share of `hues` in the 12 bins that hold less than `floor` of the training images' hues."""
+    h_real = np.histogram(real, bins=BINS, range=(0, 1))[0] / max(len(real), 1)
+    h = np.histogram(hues, bins=BINS, range=(0, 1))[0] / max(len(hues), 1)
+    return float(h[h_real < floor].sum())
 
 
 def grid_cells(path: Path, res: int) -> np.ndarray:
@@ -119,12 +131,12 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for f, hues in rows:
-        print(f"{distance(hues, real):.3f}  {f}  ({len(hues)} coloured cells)")
+        print(f"{distance(hues, real):.3f}  {f}  ({len(hues)} coloured cells, off-hue {off_hue(hues, real):.1%})")
     ref = references(real, max(len(h) for _, h in rows), args.splits, args.seed)
     print(f"two halves of the {len(real)} coloured training images: median {ref['halves_median']:.3f}, "
           f"95th percentile {ref['halves_p95']:.3f}")
     print(f"a grid's worth drawn from them with replacement: median {ref['drawn_median']:.3f}, "
-          f"95th percentile {ref['drawn_p95']:.3f}")
+          f"95th percentile {ref['drawn_p95']:.3f}; off-hue {off_hue(real, real):.1%} of the training images")
     return 0
 
 

@@ -45,3 +45,12 @@ def test_grid_cells_round_trip_and_references(gh, tmp_path):
     assert files == [tmp_path / "fakes000010.png"] and data is None
     with pytest.raises(FileNotFoundError, match="no such file"):
         gh._inputs([str(tmp_path / "missing")])
+
+
+def test_off_hue_counts_only_bins_the_training_images_lack(gh):
+    colours = (((255, 200, 0), 99), ((0, 60, 255), 4), ((255, 0, 0), 1))
+    yellow, blue, red = (gh.cell_hues(solid(c, n)) for c, n in colours)
+    real = np.concatenate([yellow, red])  # red: 1 of 100, at the floor, so not off-hue
+    assert gh.off_hue(real, real) == 0
+    assert gh.off_hue(np.concatenate([yellow[:4], blue]), real) == pytest.approx(0.5)
+    assert gh.off_hue(yellow[:4], real) == 0  # missing red is a lack, not off-hue
