@@ -19,17 +19,21 @@ with a tick every kimg and a network snapshot and grid every 10 ticks.
             OUT/adagan-seedS, in a subprocess; rerunning the command resumes it exactly.
   --ada-kimg A  either loop with ADA's speed A instead of the preset's 20 (the paper's value is 500), into
             OUT/{official,adagan}-adakimgA-seedS; `--report --ada-kimg A` reports those runs.
-  report    reads both runs' stats.jsonl, prints r_t and p at 10, 20, ... kimg, computes --metrics (default
+  report    reads both runs' stats.jsonl, prints r_t and p (each the mean over the 10 kimg up to 10, 20,
+            ... kimg), computes --metrics (default
             leak1k,kid1k@30: NAME@N only every N kimg, Inception costs minutes per snapshot on a CPU) with
             adagan's metrics on the snapshots
             (the official pickles imported with `adagan import-official` first), and writes OUT/report[-adakimgA]/
             (report.md, report.json, grid-KKK.png: the official G_ema left, adagan's right, same latents).
+            report.md ends with a summary per seed (r_t, p: mean of the last 30 kimg; metrics: the last
+            value) that marks a statistic whose two loops' seed ranges do not overlap.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -140,11 +144,11 @@ def _adagan_stats(run_dir: Path) -> list[dict]:
     return rows
 
 
-def _at(rows: list[dict], kimg: float) -> dict | None:
-    """The tick that ends nearest to kimg (within 0.75 kimg; ticks are 1 kimg apart)."""
-    rows = [r for r in rows if r["kimg"] is not None]
-    best = min(rows, key=lambda r: abs(r["kimg"] - kimg), default=None)
-    return best if best is not None and abs(best["kimg"] - kimg) <= 0.75 else None
+def _window(rows: list[dict], lo: float, hi: float) -> dict:
+    """Mean r_t and p over the ticks that end in (lo, hi]: one tick's value moves by several ADA steps."""
+    sel = [r for r in rows if r["kimg"] is not None and lo < r["kimg"] <= hi + 0.25]
+    mean = lambda k: (sum(r[k] for r in sel) / len(sel)) if sel and all(r[k] is not None for r in sel) else None  # noqa: E731
+    return {"r_t": mean("r_t"), "p": mean("p")}
 
 
 def _nearest(snaps: dict[int, Path], kimg: int) -> Path | None:
@@ -231,8 +235,8 @@ def report(args) -> int:
         for k in range(args.every, int(args.kimg) + 1, args.every):
             row = {"seed": seed, "kimg": k}
             for side, rows in (("official", o_rows), ("adagan", a_rows)):
-                at = _at(rows, k)
-                row[f"{side}_r_t"], row[f"{side}_p"] = (at["r_t"], at["p"]) if at else (None, None)
+                w = _window(rows, k - args.every, k)
+                row[f"{side}_r_t"], row[f"{side}_p"] = w["r_t"], w["p"]
             o_snap, a_snap = _nearest(o_snaps, k), _nearest(a_snaps, k)
             o_net = _imported(o_snap) if o_snap else None
             names = [m for m, every in plan if every is None or k % every == 0]
@@ -243,19 +247,68 @@ def report(args) -> int:
             if o_net or a_snap:
                 _grid([o_net, a_snap], rep_dir / f"grid-seed{seed}-{k:03d}.png")
             table.append(row)
-    return _write_table(table, rep_dir)
+    return _write_table(table, rep_dir, args.every)
 
 
-def _write_table(table: list[dict], rep_dir: Path) -> int:
-    cols = [c for c in table[0] if c not in ("seed", "kimg")]
-    for r in table[1:]:
-        cols += [c for c in r if c not in cols and c not in ("seed", "kimg")]
+# report.md shows the leak measure's total and its hue, colour and geometry parts; report.json keeps them all
+_SHOWN_LEAK = re.compile(r"leak\d+k(_hue|_colour|_geometry)?")
+
+
+def _shown(stat: str) -> bool:
+    """A statistic of report.md's tables ('r_t', 'kid1k', 'leak1k_hue', ...; not 'leak1k_sat')."""
+    return not stat.startswith("leak") or _SHOWN_LEAK.fullmatch(stat) is not None
+
+
+def summarise(table: list[dict], last: int) -> list[dict]:
+    """Per loop and statistic: each seed's value (r_t and p: mean over the rows of the last `last` kimg; a
+    metric: its value at the last row that has it), their mean, and whether the two loops' seed ranges are
+    apart (the difference is then beyond the seed spread)."""
+    seeds = sorted({r["seed"] for r in table})
+    stats = sorted({c.split("_", 1)[1] for r in table for c in r if c not in ("seed", "kimg")},
+                   key=lambda m: (m not in ("r_t", "p"), m))
+    out = []
+    for m in stats:
+        per = {}
+        for side in ("official", "adagan"):
+            vals = []
+            for seed in seeds:
+                rows = [r for r in table if r["seed"] == seed and r.get(f"{side}_{m}") is not None]
+                if m in ("r_t", "p"):
+                    end = max((r["kimg"] for r in rows), default=0)
+                    rows = [r for r in rows if r["kimg"] > end - last]
+                    vals.append(sum(r[f"{side}_{m}"] for r in rows) / len(rows) if rows else None)
+                else:
+                    vals.append(rows[-1][f"{side}_{m}"] if rows else None)
+            per[side] = vals
+        o, a = ([v for v in per[s] if v is not None] for s in ("official", "adagan"))
+        apart = bool(o and a and len(o) > 1 and len(a) > 1 and (max(o) < min(a) or max(a) < min(o)))
+        out.append({"stat": m, "official": per["official"], "adagan": per["adagan"],
+                    "official_mean": sum(o) / len(o) if o else None, "adagan_mean": sum(a) / len(a) if a else None,
+                    "beyond_seed_spread": apart})
+    return out
+
+
+def _write_table(table: list[dict], rep_dir: Path, every: int = 10) -> int:
+    cols = []
+    for r in table:
+        cols += [c for c in r if c not in cols and c not in ("seed", "kimg") and _shown(c.split("_", 1)[1])]
     fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))  # noqa: E731
     lines = ["| seed | kimg | " + " | ".join(cols) + " |", "|" + " --- |" * (len(cols) + 2)]
     lines += [f"| {r['seed']} | {r['kimg']} | " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in table]
+    lines += ["", f"r_t and p: the mean over the ticks of the {every} kimg up to each row. Per seed (r_t, p: mean of "
+              f"the last {3 * every} kimg; metrics: the last value), official vs adagan:", "",
+              "| statistic | official per seed | adagan per seed | official mean | adagan mean | apart |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    summary = summarise(table, 3 * every)
+    for s in summary:
+        if not _shown(s["stat"]):
+            continue
+        seeds = lambda vs: " / ".join(fmt(v) for v in vs)  # noqa: E731
+        lines.append(f"| {s['stat']} | {seeds(s['official'])} | {seeds(s['adagan'])} | {fmt(s['official_mean'])} | "
+                     f"{fmt(s['adagan_mean'])} | {'beyond the seed spread' if s['beyond_seed_spread'] else 'no'} |")
     text = "\n".join(lines)
     print(text)
     (rep_dir / "report.md").write_text(text + "\n\nGrids: grid-seedS-KKK.png (official G_ema left, adagan right, "
                                        f"the same {GRID_N} latents, seed {GRID_SEED}, const noise).\n")
-    (rep_dir / "report.json").write_text(json.dumps(table, indent=1))
+    (rep_dir / "report.json").write_text(json.dumps({"rows": table, "summary": summary}, indent=1))
     return 0

@@ -114,3 +114,19 @@ def test_metric_plan_reads_name_at_interval(vs):
     assert st._metric_plan("leak1k, kid1k@30,none") == [("leak1k", None), ("kid1k", 30)]
     with pytest.raises(official_cpu.UsageError, match="NAME@N"):
         st._metric_plan("kid1k@0")
+
+
+def test_report_window_means_and_seed_spread_summary(vs):
+    import vs_official_stats as st
+
+    rows = [{"kimg": k, "r_t": 0.5 + 0.01 * k, "p": 0.1} for k in range(1, 21)]
+    w = st._window(rows, 10, 20)
+    assert w["r_t"] == pytest.approx(0.5 + 0.01 * 15.5) and w["p"] == pytest.approx(0.1)
+    assert st._window(rows, 30, 40) == {"r_t": None, "p": None}
+    table = [{"seed": s, "kimg": k, "official_p": 0.2 + 0.01 * s, "adagan_p": 0.3 + 0.01 * s,
+              "official_kid1k": 0.1 if k == 20 else None, "adagan_kid1k": 0.11 - 0.02 * s if k == 20 else None}
+             for s in (0, 1) for k in (10, 20)]
+    by = {s["stat"]: s for s in st.summarise(table, last=10)}
+    assert by["p"]["official"] == pytest.approx([0.2, 0.21]) and by["p"]["beyond_seed_spread"]
+    assert by["kid1k"]["adagan"] == pytest.approx([0.11, 0.09]) and not by["kid1k"]["beyond_seed_spread"]
+    assert st._shown("leak1k_hue") and st._shown("kid1k") and not st._shown("leak1k_sat")
