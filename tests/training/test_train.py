@@ -282,10 +282,11 @@ def test_resume_is_transfer_learning_without_ema_rampup(run_cli, dataset_zip, tm
     code, out, _ = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--cfg", "auto", "--dry-run",
                            "--batch", "8")
     assert json.loads(out[: out.rindex("}") + 1])["ema_rampup"] == 0.05  # without --resume the preset's ramp
-    # A preset that adapts faster than 100 kimg already (cpu: 20) keeps its own speed.
-    code, out, _ = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--cfg", "cpu", "--dry-run",
-                           "--batch", "8", "--resume", tmp_path / "pretrained.safetensors")
-    assert json.loads(out[: out.rindex("}") + 1])["augment"]["ada_kimg"] == 20
+    # Every preset, the cpu one's 20 too, as the official rule; a dotted override still wins.
+    for extra, want in (((), 100), (("--augment.ada_kimg=20",), 20)):
+        code, out, _ = run_cli("train", "--data", dataset_zip, "--outdir", tmp_path, "--cfg", "cpu", "--dry-run",
+                               "--batch", "8", "--resume", tmp_path / "pretrained.safetensors", *extra)
+        assert json.loads(out[: out.rindex("}") + 1])["augment"]["ada_kimg"] == want
 
 
 def test_default_data_is_the_smileys(run_cli, tmp_path, monkeypatch):
@@ -364,7 +365,7 @@ def test_for_training_is_the_policy_without_io():
 
     config = for_training(Shape(), device="cpu", kimg=5, resume="x.safetensors", overrides=["optim.lr_g=0.001"])
     assert config.preset == "cpu" and config.kimg == 5 and config.max_minutes is None
-    assert config.augment.ada_kimg == 20 and config.ema_rampup is None and config.optim.lr_g == 0.001
+    assert config.augment.ada_kimg == 100 and config.ema_rampup is None and config.optim.lr_g == 0.001
     assert for_training(Shape(), device="cuda").preset == "auto"
     with pytest.raises(ConfigError, match="fewer than one batch"):
         for_training(Shape(), device="cpu", batch=128)
