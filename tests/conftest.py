@@ -1,5 +1,8 @@
 """Shared pytest setup: CUDA/slow markers, deterministic threads."""
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -18,6 +21,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="slow: pass --runslow to run"))
         if "cuda" in item.keywords and not has_cuda:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+
+
+@pytest.fixture(scope="session")
+def load_benchmark():
+    """load_benchmark("grid_hue") -> the module benchmarks/grid_hue.py (benchmarks/ is not a package)."""
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    return load
 
 
 @pytest.fixture

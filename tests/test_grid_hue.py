@@ -1,21 +1,13 @@
 """benchmarks/grid_hue.py: the hue distance of a fakes grid to the training images (issue 27's measure)."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
-def gh():
-    spec = importlib.util.spec_from_file_location("grid_hue", ROOT / "benchmarks" / "grid_hue.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def gh(load_benchmark):
+    return load_benchmark("grid_hue")
 
 
 def solid(rgb, n=4, res=8):

@@ -1,15 +1,12 @@
 """benchmarks/limited_data.py end to end on tiny networks, a 16-image folder and a tiny detector."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--G.z_dim=8", "--G.w_dim=8", "--G.channel_base=128", "--G.channel_max=8", "--D.channel_base=128",
         "--D.channel_max=8", "--D.mbstd_group_size=2", "--batch", "4", "--batch-gpu", "4", "--augment.ada_kimg=0.01",
         "--augment.target=-1"]
@@ -29,11 +26,8 @@ class TinyDetector(torch.nn.Module):
 
 
 @pytest.fixture(scope="module")
-def study():
-    spec = importlib.util.spec_from_file_location("limited_data", ROOT / "benchmarks" / "limited_data.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def study(load_benchmark):
+    return load_benchmark("limited_data")
 
 
 @pytest.fixture
