@@ -52,17 +52,19 @@ def cell_hues(images: np.ndarray) -> np.ndarray:
     return ((np.arctan2(hy, hx) % (2 * np.pi)) / (2 * np.pi))[keep]
 
 
+def _hist(hues: np.ndarray) -> np.ndarray:
+    """The 12-bin histogram of hues in [0, 1), as shares of their count."""
+    return np.histogram(hues, bins=BINS, range=(0, 1))[0] / max(len(hues), 1)
+
+
 def distance(a: np.ndarray, b: np.ndarray) -> float:
     """Total variation distance between the 12-bin histograms of two sets of hues."""
-    ha, hb = (np.histogram(v, bins=BINS, range=(0, 1))[0] / max(len(v), 1) for v in (a, b))
-    return float(0.5 * np.abs(ha - hb).sum())
+    return float(0.5 * np.abs(_hist(a) - _hist(b)).sum())
 
 
 def off_hue(hues: np.ndarray, real: np.ndarray, floor: float = 0.01) -> float:
     """Share of `hues` in the 12 bins that hold less than `floor` of the training images' hues."""
-    h_real = np.histogram(real, bins=BINS, range=(0, 1))[0] / max(len(real), 1)
-    h = np.histogram(hues, bins=BINS, range=(0, 1))[0] / max(len(hues), 1)
-    return float(h[h_real < floor].sum())
+    return float(_hist(hues)[_hist(real) < floor].sum())
 
 
 def grid_cells(path: Path, res: int) -> np.ndarray:

@@ -288,7 +288,7 @@ def summarise(table: list[dict], last: int) -> list[dict]:
     return out
 
 
-def _write_table(table: list[dict], rep_dir: Path, every: int = 10) -> int:
+def _write_table(table: list[dict], rep_dir: Path, every: int) -> int:
     cols = []
     for r in table:
         cols += [c for c in r if c not in cols and c not in ("seed", "kimg") and _shown(c.split("_", 1)[1])]
@@ -300,10 +300,10 @@ def _write_table(table: list[dict], rep_dir: Path, every: int = 10) -> int:
               "| statistic | official per seed | adagan per seed | official mean | adagan mean | apart |",
               "| --- | --- | --- | --- | --- | --- |"]
     summary = summarise(table, 3 * every)
+    seeds = lambda vs: " / ".join(fmt(v) for v in vs)  # noqa: E731
     for s in summary:
         if not _shown(s["stat"]):
             continue
-        seeds = lambda vs: " / ".join(fmt(v) for v in vs)  # noqa: E731
         lines.append(f"| {s['stat']} | {seeds(s['official'])} | {seeds(s['adagan'])} | {fmt(s['official_mean'])} | "
                      f"{fmt(s['adagan_mean'])} | {'beyond the seed spread' if s['beyond_seed_spread'] else 'no'} |")
     text = "\n".join(lines)

@@ -1,7 +1,6 @@
 """benchmarks/vs_official_training.py without the official code: the draw feeder that hands adagan's augment pipe
 the official pipe's random numbers, the checkpoints and the ADA-decision check."""
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -12,14 +11,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def vs():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+def vs(load_benchmark):
+    sys.path.insert(0, str(ROOT / "benchmarks"))  # its sibling modules (official_cpu, vs_official_stats)
     try:
-        path = ROOT / "benchmarks" / "vs_official_training.py"
-        spec = importlib.util.spec_from_file_location("vs_official_training", path)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        yield mod
+        yield load_benchmark("vs_official_training")
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
 
