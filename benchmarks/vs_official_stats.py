@@ -31,6 +31,7 @@ with a tick every kimg and a network snapshot and grid every 10 ticks.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -261,8 +262,9 @@ def _shown(stat: str) -> bool:
 
 def summarise(table: list[dict], last: int) -> list[dict]:
     """Per loop and statistic: each seed's value (r_t and p: mean over the rows of the last `last` kimg; a
-    metric: its value at the last row that has it), their mean, and whether the two loops' seed ranges are
-    apart (the difference is then beyond the seed spread)."""
+    metric: its value at the last row that has it), their mean, whether the two loops' seed ranges are
+    apart (the difference is then beyond the seed spread) and the exact permutation test's p-value of the
+    difference in means (`permutation_p`)."""
     seeds = sorted({r["seed"] for r in table})
     stats = sorted({c.split("_", 1)[1] for r in table for c in r if c not in ("seed", "kimg")},
                    key=lambda m: (m not in ("r_t", "p"), m))
@@ -284,8 +286,26 @@ def summarise(table: list[dict], last: int) -> list[dict]:
         apart = bool(o and a and len(o) > 1 and len(a) > 1 and (max(o) < min(a) or max(a) < min(o)))
         out.append({"stat": m, "official": per["official"], "adagan": per["adagan"],
                     "official_mean": sum(o) / len(o) if o else None, "adagan_mean": sum(a) / len(a) if a else None,
-                    "beyond_seed_spread": apart})
+                    "beyond_seed_spread": apart, "permutation_p": permutation_p(o, a)})
     return out
+
+
+def permutation_p(a: list[float], b: list[float]) -> float | None:
+    """Two-sided exact permutation test of mean(a) - mean(b): the share of the C(n_a + n_b, n_a) ways to
+    split the pooled values into groups of n_a and n_b whose mean difference is at least as large in size
+    (the observed split included). With 3 seeds a side the smallest possible value is 2/20 = 0.1: ranges
+    that do not overlap are then not yet a difference at the 5% level; 5 a side can reach 2/252 = 0.008."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    pooled, n = a + b, len(a)
+    observed = abs(sum(a) / n - sum(b) / len(b))
+    total = sum(pooled)
+    splits = list(itertools.combinations(range(len(pooled)), n))
+    hits = 0
+    for idx in splits:
+        sa = sum(pooled[i] for i in idx)
+        hits += abs(sa / n - (total - sa) / len(b)) >= observed - 1e-12
+    return hits / len(splits)
 
 
 def _write_table(table: list[dict], rep_dir: Path, every: int) -> int:
@@ -297,15 +317,17 @@ def _write_table(table: list[dict], rep_dir: Path, every: int) -> int:
     lines += [f"| {r['seed']} | {r['kimg']} | " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in table]
     lines += ["", f"r_t and p: the mean over the ticks of the {every} kimg up to each row. Per seed (r_t, p: mean of "
               f"the last {3 * every} kimg; metrics: the last value), official vs adagan:", "",
-              "| statistic | official per seed | adagan per seed | official mean | adagan mean | apart |",
-              "| --- | --- | --- | --- | --- | --- |"]
+              "| statistic | official per seed | adagan per seed | official mean | adagan mean | apart "
+              "| permutation p |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
     summary = summarise(table, 3 * every)
     seeds = lambda vs: " / ".join(fmt(v) for v in vs)  # noqa: E731
     for s in summary:
         if not _shown(s["stat"]):
             continue
         lines.append(f"| {s['stat']} | {seeds(s['official'])} | {seeds(s['adagan'])} | {fmt(s['official_mean'])} | "
-                     f"{fmt(s['adagan_mean'])} | {'beyond the seed spread' if s['beyond_seed_spread'] else 'no'} |")
+                     f"{fmt(s['adagan_mean'])} | {'beyond the seed spread' if s['beyond_seed_spread'] else 'no'} | "
+                     f"{fmt(s['permutation_p'])} |")
     text = "\n".join(lines)
     print(text)
     (rep_dir / "report.md").write_text(text + "\n\nGrids: grid-seedS-KKK.png (official G_ema left, adagan right, "

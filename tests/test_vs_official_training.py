@@ -125,3 +125,17 @@ def test_report_window_means_and_seed_spread_summary(vs):
     assert by["p"]["official"] == pytest.approx([0.2, 0.21]) and by["p"]["beyond_seed_spread"]
     assert by["kid1k"]["adagan"] == pytest.approx([0.11, 0.09]) and not by["kid1k"]["beyond_seed_spread"]
     assert st._shown("leak1k_hue") and st._shown("kid1k") and not st._shown("leak1k_sat")
+
+
+def test_permutation_p_is_exact(vs):
+    import vs_official_stats as st
+
+    # 3 a side, fully separated: only the observed split and its mirror are as extreme -> 2/20.
+    assert st.permutation_p([0.21, 0.20, 0.22], [0.30, 0.24, 0.25]) == pytest.approx(0.1)
+    # 5 a side, fully separated: 2/252.
+    assert st.permutation_p([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]) == pytest.approx(2 / 252)
+    # identical groups: every split is at least as extreme as a zero difference.
+    assert st.permutation_p([1.0, 2.0], [1.0, 2.0]) == pytest.approx(1.0)
+    assert st.permutation_p([1.0], [2.0, 3.0]) is None
+    table = [{"seed": s, "kimg": 10, "official_p": 0.2 + 0.01 * s, "adagan_p": 0.3 + 0.01 * s} for s in (0, 1)]
+    assert st.summarise(table, last=10)[0]["permutation_p"] == pytest.approx(2 / 6)
