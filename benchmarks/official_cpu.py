@@ -119,18 +119,23 @@ def deterministic_summary(off) -> None:
     off.misc.print_module_summary = summary
 
 
+def augment_multipliers(augpipe: str) -> dict[str, int]:
+    """The official AugmentPipe's keyword arguments for an adagan --augpipe name: each of its transforms at
+    probability multiplier 1 (as the official train.py's augpipe_specs)."""
+    from adagan.augment.pipeline import GROUPS
+    from adagan.config import AUGPIPES
+
+    return {t: 1 for group in AUGPIPES[augpipe] for t in GROUPS[group]}
+
+
 def loop_kwargs(cfg, data_dir: str, run_dir: str, *, total_kimg: float, snap_ticks: int | None,
                 image_ticks: int | None) -> dict:
     """training_loop's keyword arguments for an adagan TrainConfig, as the official train.py builds them
     (fp32 on CPU: num_fp16_res 0; G_reg_interval 4 even without path length, as train.py)."""
-    from adagan.augment.pipeline import GROUPS
-    from adagan.config import AUGPIPES
-
     g, d, loss, opt, aug = cfg.G, cfg.D, cfg.loss, cfg.optim, cfg.augment
     augment_kwargs, ada_target = None, None
     if aug.mode != "noaug":
-        transforms = [t for group in AUGPIPES[aug.augpipe] for t in GROUPS[group]]
-        augment_kwargs = dict(class_name="training.augment.AugmentPipe", **{t: 1 for t in transforms})
+        augment_kwargs = dict(class_name="training.augment.AugmentPipe", **augment_multipliers(aug.augpipe))
         ada_target = aug.target if aug.mode == "ada" else None
     return dict(
         run_dir=run_dir,

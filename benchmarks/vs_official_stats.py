@@ -300,12 +300,11 @@ def permutation_p(a: list[float], b: list[float]) -> float | None:
     pooled, n = a + b, len(a)
     observed = abs(sum(a) / n - sum(b) / len(b))
     total = sum(pooled)
-    splits = list(itertools.combinations(range(len(pooled)), n))
     hits = 0
-    for idx in splits:
+    for idx in itertools.combinations(range(len(pooled)), n):
         sa = sum(pooled[i] for i in idx)
         hits += abs(sa / n - (total - sa) / len(b)) >= observed - 1e-12
-    return hits / len(splits)
+    return hits / math.comb(len(pooled), n)
 
 
 def _write_table(table: list[dict], rep_dir: Path, every: int) -> int:

@@ -72,8 +72,7 @@ class WindowSampler:
 
 def run_one(args) -> dict:
     """One run of adagan's loop at fixed p with one configuration; returns its JSON line."""
-    from adagan.augment.pipeline import GROUPS
-    from adagan.config import AUGPIPES, resolve
+    from adagan.config import resolve
     from adagan.data import open_dataset
     from adagan.training import stats
     from adagan.training.distributed import Context
@@ -89,7 +88,7 @@ def run_one(args) -> dict:
         t, _ = setup(cfg, Context(), Path(tmp) / "run", ds, resume_weights=Path(args.start), log=lambda msg: None)
         if args.config == "official-pipe":
             off = official_cpu.import_loop(official_cpu.patched_copy(args.official, Path(tmp) / "official"))
-            pipe = off.augment.AugmentPipe(**{n: 1 for g in AUGPIPES["bgc"] for n in GROUPS[g]})
+            pipe = off.augment.AugmentPipe(**official_cpu.augment_multipliers(cfg.augment.augpipe))
             pipe.train().requires_grad_(False).p.copy_(torch.tensor(args.p))
             t.loss.augment_pipe = pipe
         elif args.config == "official-sampler":
