@@ -17,6 +17,11 @@ unchanged, e.g. `-- --augment.ada_kimg=20`. Settings: `noaug`, `ada`, `fixedP` (
 LECAM_WEIGHT) or `+lecamW` (weight W, e.g. ada+lecam0.01) and, for ada and fixedP, `+diffaug`
 (DiffAugment's policy with that p: `--augpipe diffaug`), e.g. `ada+lecam`, `diffaug+lecam0.3`, `ada+diffaug`.
 
+Transfer learning (docs/results.md "Transfer learning"): `--resume NET` starts every run from a pretrained
+network (a file, builtin:twemoji32, a pretrained name or URL), `+freezedN` freezes D's first N layers in one
+setting (Freeze-D, `--freezed N`) and `+scratch` starts that setting from noise instead, e.g.
+`--resume builtin:twemoji32 --settings noaug,ada,ada+freezed4,ada+scratch`.
+
 KID and FID with the same number of generated images share one set of generated features
 (one Inception pass per snapshot); the augmentation leak (leak1k, docs/metrics.md) needs no detector.
 The real features of the full dataset are computed once and cached (see `adagan metrics`). Metric
@@ -49,6 +54,8 @@ class Setting(NamedTuple):
     p: float | None  # --p (fixed only)
     augpipe: str | None = None  # --augpipe (None: the default)
     lecam: float | None = None  # --lecam (None: off)
+    freezed: int | None = None  # --freezed (None: the preset's, 0)
+    scratch: bool = False  # --resume none: from noise even when the study has --resume
 
     def train_args(self) -> list[str]:
         out = ["--aug", self.mode]
@@ -58,15 +65,19 @@ class Setting(NamedTuple):
             out += ["--augpipe", self.augpipe]
         if self.lecam is not None:
             out += ["--lecam", f"{self.lecam:g}"]
+        if self.freezed is not None:
+            out += ["--freezed", str(self.freezed)]
         return out
 
 
 def parse_setting(s: str) -> Setting:
-    """'noaug' | 'ada' | 'fixed0.2' | 'diffaug', then '+lecam[W]' and (ada, fixedP) '+diffaug' -> Setting."""
+    """'noaug' | 'ada' | 'fixed0.2' | 'diffaug', then '+lecam[W]', (ada, fixedP) '+diffaug', '+freezedN' and
+    '+scratch' -> Setting."""
     s = s.strip()
     base, *mods = s.split("+")
     bad = f"Error: unknown setting {s!r}; use noaug, ada, fixedP with P in [0, 1] (e.g. fixed0.2) or diffaug, " \
-          "optionally with +lecam or +lecamW (W >= 0) and, for ada and fixedP, +diffaug (e.g. ada+lecam)"
+          "optionally with +lecam or +lecamW (W >= 0), +freezedN (N >= 0), +scratch and, for ada and fixedP, " \
+          "+diffaug (e.g. ada+lecam, ada+freezed4)"
     m = re.fullmatch(r"fixed(?:=|-)?(\d*\.?\d+)", base)
     if base in ("noaug", "ada", "diffaug"):
         out = Setting(base, None)
@@ -85,6 +96,10 @@ def parse_setting(s: str) -> Setting:
             if not (math.isfinite(weight) and weight >= 0):
                 raise SystemExit(bad)
             out = out._replace(lecam=weight)
+        elif re.fullmatch(r"freezed\d+", mod) and out.freezed is None:
+            out = out._replace(freezed=int(mod[len("freezed"):]))
+        elif mod == "scratch" and not out.scratch:
+            out = out._replace(scratch=True)
         else:
             raise SystemExit(bad)
     return out
@@ -113,6 +128,9 @@ def train_args(args, subset: int | None, setting: str, name: str, kimg: float) -
            "--kimg", f"{kimg:g}", "--seed", str(args.seed), "--tick", f"{args.tick:g}", "--snap", str(args.snap)]
     if args.cfg:
         out += ["--cfg", args.cfg]
+    resume = "none" if parse_setting(setting).scratch else args.resume
+    if resume:
+        out += ["--resume", resume]
     if subset is not None:
         out += ["--subset", str(subset)]
     return out + list(args.train_args)
@@ -128,7 +146,7 @@ def trained_nimg(run_dir: Path) -> int:
 
 def check_study_file(args) -> None:
     """Refuse to mix runs made with different shared settings in one --outdir."""
-    keep = {"data": args.data, "cfg": args.cfg, "seed": args.seed,
+    keep = {"data": args.data, "cfg": args.cfg, "seed": args.seed, "resume": args.resume,
             "train_args": list(args.train_args)}
     path = Path(args.outdir) / STUDY_FILE
     if path.exists():
@@ -557,13 +575,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--outdir", default="study", help="study directory (one run directory per subset/setting)")
     ap.add_argument("--subsets", default="250,1000,all", help="comma-separated image counts or 'all'")
     ap.add_argument("--settings", default="noaug,ada,fixed0.2",
-                    help="comma-separated: noaug, ada, fixedP, diffaug; +lecam[W], +diffaug (e.g. ada+lecam)")
+                    help="comma-separated: noaug, ada, fixedP, diffaug; +lecam[W], +diffaug, +freezedN, +scratch "
+                         "(e.g. ada+lecam, ada+freezed4)")
     ap.add_argument("--kimg", type=float, default=20, help="training length of every run")
     ap.add_argument("--round-kimg", type=float, default=None,
                     help="train all runs to this many kimg, then all to twice that, ... (default: each run to the "
                          "end in turn); a study stopped early then has all runs at about the same kimg")
     ap.add_argument("--cfg", default="cpu", help="preset for every run")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resume", default=None, metavar="NET",
+                    help="start every run from this network (transfer learning; a setting's +scratch from noise)")
     ap.add_argument("--tick", type=float, default=1.0, help="kimg per tick (stats.jsonl line)")
     ap.add_argument("--snap", type=int, default=5, help="snapshot (and metric evaluation) every N ticks")
     ap.add_argument("--metrics", default="kid1k,fid1k,mem1k,leak1k",

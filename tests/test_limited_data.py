@@ -98,8 +98,9 @@ def test_study_runs_reports_and_resumes(study, image_dir, tmp_path, monkeypatch,
 
 
 def test_settings_and_subsets_parse(study):
-    assert study.parse_setting("fixed0.2") == ("fixed", 0.2, None, None)
-    assert study.parse_setting("ada") == ("ada", None, None, None)
+    assert study.parse_setting("fixed0.2")[:4] == ("fixed", 0.2, None, None)
+    assert study.parse_setting("ada") == study.Setting("ada", None)
+    assert study.parse_setting("ada+freezed4+scratch") == study.Setting("ada", None, freezed=4, scratch=True)
     assert study.parse_subset("all") is None and study.parse_subset("250") == 250
     with pytest.raises(SystemExit):
         study.parse_setting("fixed2")
@@ -117,6 +118,9 @@ def test_settings_and_subsets_parse(study):
     ("diffaug+lecam", ["--aug", "diffaug", "--lecam", "0.3"]),
     ("ada+diffaug", ["--aug", "ada", "--augpipe", "diffaug"]),
     ("fixed0.5+diffaug+lecam1", ["--aug", "fixed", "--p", "0.5", "--augpipe", "diffaug", "--lecam", "1"]),
+    ("ada+freezed4", ["--aug", "ada", "--freezed", "4"]),
+    ("noaug+freezed0", ["--aug", "noaug", "--freezed", "0"]),
+    ("ada+scratch", ["--aug", "ada"]),  # the run's --resume none: see test_resume_goes_to_every_run_but_scratch
 ])
 def test_lecam_and_diffaug_settings_become_train_flags(study, setting, flags):
     assert study.parse_setting(setting).train_args() == flags
@@ -127,7 +131,24 @@ def test_lecam_and_diffaug_settings_become_train_flags(study, setting, flags):
 
 
 @pytest.mark.parametrize("setting", ["ada+", "ada+lecamx", "ada+lecam-1", "noaug+diffaug", "diffaug+diffaug",
-                                     "ada+lecam+lecam", "lecam", "ada+mixup"])
+                                     "ada+lecam+lecam", "lecam", "ada+mixup", "ada+freezed", "ada+freezed-1",
+                                     "ada+freezed1+freezed2", "ada+scratch+scratch", "scratch"])
 def test_bad_settings_are_refused(study, setting):
     with pytest.raises(SystemExit, match="unknown setting"):
         study.parse_setting(setting)
+
+
+def test_resume_goes_to_every_run_but_scratch(study):
+    import argparse
+
+    args = argparse.Namespace(data="builtin:twemoji/smileys", outdir="o", seed=0, tick=1.0, snap=10, cfg="cpu",
+                              resume="builtin:twemoji32", train_args=[])
+
+    def resume(setting):
+        flags = study.train_args(args, None, setting, "n", 40)
+        return flags[flags.index("--resume") + 1] if "--resume" in flags else None
+
+    assert resume("ada") == resume("noaug+freezed4") == "builtin:twemoji32"
+    assert resume("ada+scratch") == "none"
+    args.resume = None
+    assert resume("ada") is None and resume("ada+scratch") == "none"
