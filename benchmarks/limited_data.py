@@ -124,11 +124,12 @@ def run_names(subsets, settings) -> list[tuple[str, int | None, str]]:
 
 
 def train_args(args, subset: int | None, setting: str, name: str, kimg: float) -> list[str]:
-    out = ["--data", args.data, "--outdir", str(args.outdir), "--name", name, *parse_setting(setting).train_args(),
+    parsed = parse_setting(setting)
+    out = ["--data", args.data, "--outdir", str(args.outdir), "--name", name, *parsed.train_args(),
            "--kimg", f"{kimg:g}", "--seed", str(args.seed), "--tick", f"{args.tick:g}", "--snap", str(args.snap)]
     if args.cfg:
         out += ["--cfg", args.cfg]
-    resume = "none" if parse_setting(setting).scratch else args.resume
+    resume = "none" if parsed.scratch else args.resume
     if resume:
         out += ["--resume", resume]
     if subset is not None:
