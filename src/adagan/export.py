@@ -1,4 +1,5 @@
-"""Export a generator for use without adagan: ONNX (onnxruntime, any language) and TorchScript.
+"""Export a generator for use without adagan: ONNX (onnxruntime, any language), torch.export (.pt2,
+PyTorch's successor of TorchScript) and TorchScript (deprecated in PyTorch, still loads everywhere).
 
 The exported model maps (z [N, z_dim], c [N, c_dim or 1], psi [1]) to images float [N, C, H, W] in about
 [-1, 1] (map to uint8 with `x * 127.5 + 128`, clipped). Noise is the stored `const` noise, so the output
@@ -9,12 +10,13 @@ is the same maths as the fused grouped conv and which exports with a dynamic bat
 
 from __future__ import annotations
 
+import io
 import os
 
 import torch
 
 from adagan.errors import ConfigError
-from adagan.files import atomic_write
+from adagan.files import atomic_write, write_bytes
 
 
 class ExportableGenerator(torch.nn.Module):
@@ -55,7 +57,6 @@ def export_onnx(G, path: str | os.PathLike, opset: int = 17) -> None:
         raise ConfigError("ONNX export needs the onnx package: pip install 'adagan[export]'") from None
     import warnings
 
-
     model = _prepare(G)
     inputs = example_inputs(G)
 
@@ -73,7 +74,6 @@ def export_torchscript(G, path: str | os.PathLike) -> None:
     """Write a traced TorchScript module: `torch.jit.load(path)(z, c, psi)`; the batch size is dynamic."""
     import warnings
 
-
     model = _prepare(G)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
@@ -85,3 +85,19 @@ def export_torchscript(G, path: str | os.PathLike) -> None:
             torch.jit.save(traced, tmp)
 
     atomic_write(path, write)
+
+
+def export_pt2(G, path: str | os.PathLike) -> None:
+    """Write a torch.export program: `torch.export.load(path).module()(z, c, psi)`; the batch size is dynamic.
+
+    torch.export is PyTorch's replacement for TorchScript; the file holds the graph and the weights, and
+    loading it runs no Python code from the file.
+    """
+    model = _prepare(G)
+    batch = torch.export.Dim("N", min=1, max=65536)
+    with torch.no_grad():
+        program = torch.export.export(model, example_inputs(G), strict=False,
+                                      dynamic_shapes={"z": {0: batch}, "c": {0: batch}, "psi": None})
+    buffer = io.BytesIO()  # torch.export.save warns about a file name that does not end in .pt2 (the temporary's)
+    torch.export.save(program, buffer)
+    write_bytes(path, buffer.getvalue())

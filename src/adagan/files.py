@@ -29,10 +29,33 @@ def temp_pattern(names: str) -> str:
     return rf"^\.({names})(\.[A-Za-z0-9_]+)?\{TEMP_SUFFIX}$"
 
 
+def _umask() -> int:
+    try:  # Linux: read it without changing it (other threads may be creating files)
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere it can only be read by setting it
+    os.umask(mask)
+    return mask
+
+
+def _mode_for(path: Path) -> int:
+    """The permission bits a plain `open(path, "w")` would leave: the existing file's, else 0o666 & ~umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
 def atomic_write(path: str | os.PathLike, write_fn) -> None:
     """Call write_fn(tmp_path) on a temp file in the same folder, then rename it over `path`.
 
-    A crash at any moment leaves either the old file or the new one, never half a file.
+    A crash at any moment leaves either the old file or the new one, never half a file. The file gets the
+    permissions `open()` would give it (those of the file it replaces, else 0o666 less the umask), not the
+    owner-only 0o600 of a temporary file.
     """
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
@@ -44,6 +67,7 @@ def atomic_write(path: str | os.PathLike, write_fn) -> None:
     os.close(fd)
     try:
         write_fn(tmp)
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -1,4 +1,4 @@
-"""`adagan export`: the generator as ONNX and/or TorchScript."""
+"""`adagan export`: the generator as ONNX, torch.export (.pt2) and/or TorchScript."""
 
 from pathlib import Path
 
@@ -13,10 +13,13 @@ from adagan.limits import check_options
 @network_option()
 @click.option("--onnx", "onnx_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="G.onnx", help="Write an ONNX model (inputs z, c, psi; output img).")
+@click.option("--pt2", "pt2_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="G.pt2", help="Write a torch.export program: torch.export.load(path).module()(z, c, psi).")
 @click.option("--torchscript", "ts_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              metavar="G.pt", help="Write a TorchScript module: torch.jit.load(path)(z, c, psi).")
+              metavar="G.pt", help="Write a TorchScript module: torch.jit.load(path)(z, c, psi) (TorchScript is deprecated in "
+                   "PyTorch: prefer --pt2).")
 @click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset version.")
-def cli(network, onnx_path, ts_path, opset):
+def cli(network, onnx_path, pt2_path, ts_path, opset):
     """Export the generator (G_ema) so it runs without adagan.
 
     The model takes z [N, z_dim], c [N, c_dim] one-hot labels ([N, 1], ignored, when unconditional) and
@@ -25,21 +28,20 @@ def cli(network, onnx_path, ts_path, opset):
 
     \b
     Example:
-      adagan export --network snapshot.safetensors --onnx G.onnx --torchscript G.pt
+      adagan export --network snapshot.safetensors --onnx G.onnx --pt2 G.pt2
     """
-    from adagan.export import export_onnx, export_torchscript
+    from adagan.export import export_onnx, export_pt2, export_torchscript
     from adagan.inference import load_generator
 
-    if onnx_path is None and ts_path is None:
-        raise ConfigError("nothing to do: pass --onnx G.onnx and/or --torchscript G.pt")
+    if onnx_path is None and pt2_path is None and ts_path is None:
+        raise ConfigError("nothing to do: pass --onnx G.onnx, --pt2 G.pt2 and/or --torchscript G.pt")
     check_options("export", opset=opset if onnx_path is not None else None)
     G = load_generator(network, "cpu")
-    done = []
-    if onnx_path is not None:
-        export_onnx(G, onnx_path, opset=opset)
-        done.append(str(onnx_path))
-    if ts_path is not None:
-        export_torchscript(G, ts_path)
-        done.append(str(ts_path))
-    click.echo(f"Wrote {' and '.join(done)} (inputs z [N, {G.z_dim}], c [N, {max(G.c_dim, 1)}], psi [1]; "
+    jobs = [(path, write) for path, write in ((onnx_path, lambda p: export_onnx(G, p, opset=opset)),
+                                               (pt2_path, lambda p: export_pt2(G, p)),
+                                               (ts_path, lambda p: export_torchscript(G, p))) if path is not None]
+    for path, write in jobs:
+        click.echo(f"Writing {path} ...", err=True)  # tracing a 1024-px network takes a while
+        write(path)
+    click.echo(f"Wrote {', '.join(str(path) for path, _ in jobs)} (inputs z [N, {G.z_dim}], c [N, {max(G.c_dim, 1)}], psi [1]; "
                f"output img [N, {G.img_channels}, {G.img_resolution}, {G.img_resolution}])")
