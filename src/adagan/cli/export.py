@@ -16,8 +16,8 @@ from adagan.limits import check_options
 @click.option("--pt2", "pt2_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="G.pt2", help="Write a torch.export program: torch.export.load(path).module()(z, c, psi).")
 @click.option("--torchscript", "ts_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              metavar="G.pt", help="Write a TorchScript module: torch.jit.load(path)(z, c, psi) (TorchScript is deprecated in "
-                   "PyTorch: prefer --pt2).")
+              metavar="G.pt", help="Write a TorchScript module: torch.jit.load(path)(z, c, psi) "
+                                   "(TorchScript is deprecated in PyTorch: prefer --pt2).")
 @click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset version.")
 def cli(network, onnx_path, pt2_path, ts_path, opset):
     """Export the generator (G_ema) so it runs without adagan.
@@ -43,5 +43,5 @@ def cli(network, onnx_path, pt2_path, ts_path, opset):
     for path, write in jobs:
         click.echo(f"Writing {path} ...", err=True)  # tracing a 1024-px network takes a while
         write(path)
-    click.echo(f"Wrote {', '.join(str(path) for path, _ in jobs)} (inputs z [N, {G.z_dim}], c [N, {max(G.c_dim, 1)}], psi [1]; "
-               f"output img [N, {G.img_channels}, {G.img_resolution}, {G.img_resolution}])")
+    click.echo(f"Wrote {', '.join(str(path) for path, _ in jobs)} "
+               f"(inputs z [N, {G.z_dim}], c [N, {max(G.c_dim, 1)}], psi [1]; output img [N, {G.img_channels}, {G.img_resolution}, {G.img_resolution}])")
