@@ -44,4 +44,5 @@ def cli(network, onnx_path, pt2_path, ts_path, opset):
         click.echo(f"Writing {path} ...", err=True)  # tracing a 1024-px network takes a while
         write(path)
     click.echo(f"Wrote {', '.join(str(path) for path, _ in jobs)} "
-               f"(inputs z [N, {G.z_dim}], c [N, {max(G.c_dim, 1)}], psi [1]; output img [N, {G.img_channels}, {G.img_resolution}, {G.img_resolution}])")
+               f"(inputs z [N, {G.z_dim}], c [N, {max(G.c_dim, 1)}], psi [1]; "
+               f"output img [N, {G.img_channels}, {G.img_resolution}, {G.img_resolution}])")
