@@ -188,6 +188,36 @@ def test_metrics_cli_lists_and_computes_leak(tmp_path, mx, run_cli, monkeypatch)
     assert line["kimg"] == 4 and np.isfinite(line["results"]["leak1k"]) and "leak1k " in out
 
 
+def test_metrics_cli_prints_results_it_cannot_record(tmp_path, mx, run_cli, monkeypatch):
+    from adagan.io import save_networks
+
+    data = str(mx.write_images(tmp_path / "data", 20))
+    snap = tmp_path / "network-snapshot-000004.safetensors"
+    save_networks(snap, G_ema=mx.tiny_generator())
+    (tmp_path / "metric-leak1k.jsonl").mkdir()  # appending fails (as in a read-only folder, even for root)
+    _fewer_samples(monkeypatch)
+    code, out, err = run_cli("metrics", "--network", snap, "--data", data, "--metrics", "leak1k")
+    assert code == 0, err
+    assert "leak1k " in out and "not recorded: cannot append to metric-leak1k.jsonl" in err
+
+
+def test_metrics_cli_records_a_builtin_network_s_results_in_the_cache(tmp_path, mx, run_cli, monkeypatch):
+    from adagan import pretrained
+    from adagan.io import save_networks
+
+    package = tmp_path / "package"
+    package.mkdir()
+    save_networks(package / "twemoji32.safetensors", G_ema=mx.tiny_generator())
+    monkeypatch.setattr(pretrained, "BUILTIN_DIR", package)
+    data = str(mx.write_images(tmp_path / "data", 20))
+    _fewer_samples(monkeypatch)
+    code, _, err = run_cli("metrics", "--network", "builtin:twemoji32", "--data", data, "--metrics", "leak1k")
+    assert code == 0, err
+    assert sorted(p.name for p in package.iterdir()) == ["twemoji32.safetensors"]
+    dest = tmp_path / "adagan-cache" / "pretrained" / "metric-leak1k.jsonl"
+    assert json.loads(dest.read_text())["snapshot"] == "twemoji32.safetensors" and str(dest) in err
+
+
 def test_training_reports_leak_at_snapshots(tmp_path, mx, run_cli, monkeypatch):
     from adagan.report import panel_series, read_jsonl
 

@@ -36,7 +36,8 @@ from adagan.cli.fid import device_option, resolve_device, use_weights
 def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_cache, subset, mirror, gpus, verbose,
         threads):
     """Evaluate a generator snapshot; print the results and append them to
-    metric-NAME.jsonl next to the snapshot.
+    metric-NAME.jsonl next to the snapshot (for builtin:NAME, in the cache's
+    pretrained/ folder: the package's own folder is not written to).
 
     Real-image statistics use the whole dataset (no x-flips) and are cached per
     dataset content, so re-running is cheap; memorisation (memNk) compares with
@@ -57,7 +58,7 @@ def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_
     from adagan.io import load_network
     from adagan.limits import check_options
     from adagan.metrics.evaluate import append_results, compute_metrics, parse_metrics
-    from adagan.pretrained import resolve_network
+    from adagan.pretrained import parse, pretrained_dir, resolve_network
 
     if mirror:
         raise ConfigError("--mirror=1: adagan's real-image statistics never include x-flips (docs/metrics.md); "
@@ -71,7 +72,10 @@ def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_
     dev = resolve_device(device)
     use_threads(threads, dev)
     use_weights(inception=inception, lpips=lpips)
-    network = resolve_network(network)  # results go beside the file (for a name or URL: the cached one)
+    # Results go beside the file (for a name or URL: the cached one); a built-in network's lie in the
+    # installed package, which may be read-only and is not ours to add files to: the cache takes them.
+    results_dir = pretrained_dir() if parse(network).kind == "builtin" else None
+    network = resolve_network(network)
     G = load_network(network, which="G_ema", device=dev).eval().requires_grad_(False)
     dataset = open_dataset(data, resolution=resolution, use_labels=bool(G.c_dim), mirror=False)
     train_dataset = None
@@ -82,10 +86,15 @@ def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_
                                          seed=seed)
 
     def show(spec, res: dict[str, float], seconds: float) -> None:
-        dest = append_results(Path(network), spec.name, res, seconds)
-        for k, v in res.items():
+        for k, v in res.items():  # first: a folder that cannot be written to must not cost the result
             click.echo(f"{k:<24s} {v:.6g}")
-        click.echo(f"  ({seconds:.1f} s, appended to {dest})", err=True)
+        try:
+            dest = append_results(Path(network), spec.name, res, seconds, dest_dir=results_dir)
+        except OSError as e:
+            click.echo(f"  ({seconds:.1f} s; not recorded: cannot append to metric-{spec.name}.jsonl beside "
+                       f"{network}: {e.strerror or e})", err=True)
+        else:
+            click.echo(f"  ({seconds:.1f} s, appended to {dest})", err=True)
 
     # One call: FID and KID of the same size share the generated images' features.
     compute_metrics(G, dataset, specs, device=dev, batch_size=batch, progress=False if verbose is False else None,

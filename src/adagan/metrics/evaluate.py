@@ -224,10 +224,11 @@ def _snapshot_kimg(path: Path) -> float | None:
     return float(int(m.group(1))) if m else None
 
 
-def append_results(snapshot_path, name: str, results: dict[str, float], total_time: float) -> Path:
-    """Append one JSON line to metric-NAME.jsonl next to the snapshot."""
+def append_results(snapshot_path, name: str, results: dict[str, float], total_time: float,
+                   dest_dir=None) -> Path:
+    """Append one JSON line to metric-NAME.jsonl next to the snapshot (or in dest_dir)."""
     snapshot_path = Path(snapshot_path)
-    dest = snapshot_path.parent / f"metric-{name}.jsonl"
+    dest = Path(dest_dir if dest_dir is not None else snapshot_path.parent) / f"metric-{name}.jsonl"
     line = {"results": results, "metric": name, "snapshot": snapshot_path.name, "kimg": _snapshot_kimg(snapshot_path),
             "total_time": round(total_time, 3), "timestamp": time.time()}
     dest.parent.mkdir(parents=True, exist_ok=True)
