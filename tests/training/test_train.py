@@ -400,7 +400,8 @@ def test_driver_phases_can_be_called_directly(dataset_zip, tmp_path):
 def test_default_run_fine_tunes_the_builtin_network(run_cli, dataset_zip, tmp_path, monkeypatch):
     # Without --data and --resume the demo starts from builtin:twemoji32 (when installed); --resume none, --data,
     # a GPU preset or another resolution start from scratch.
-    from adagan import pretrained
+    from adagan import build_networks, pretrained
+    from adagan.io import save_networks
 
     monkeypatch.setenv("ADAGAN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(pretrained, "BUILTIN_DIR", tmp_path / "builtin")
@@ -408,7 +409,8 @@ def test_default_run_fine_tunes_the_builtin_network(run_cli, dataset_zip, tmp_pa
     assert code == 0, err
     assert "Resume from" not in out  # not installed here: from scratch, as before
     (tmp_path / "builtin").mkdir()
-    (tmp_path / "builtin" / "twemoji32.safetensors").write_bytes(b"x")  # only its presence is read by a dry run
+    G, D = build_networks("cpu", 32)  # a dry run reads its presence and its networks' shapes
+    save_networks(tmp_path / "builtin" / "twemoji32.safetensors", G=G, D=D)
     code, out, err = run_cli("train", "--outdir", tmp_path / "runs", "--dry-run")
     assert code == 0, err
     assert "Resume from: builtin:twemoji32" in out and json.loads(out[: out.rindex("}") + 1])["ema_rampup"] is None
@@ -418,6 +420,14 @@ def test_default_run_fine_tunes_the_builtin_network(run_cli, dataset_zip, tmp_pa
         assert code == 0, (extra, err)
         assert "Resume from" not in out, extra
         assert json.loads(out[: out.rindex("}") + 1])["ema_rampup"] is not None, extra
+    # Named explicitly where it does not fit, the dry run already says so, with the flags that would fit.
+    code, _, err = run_cli("train", "--outdir", tmp_path / "runs", "--dry-run", "--cfg", "auto",
+                           "--resume", "builtin:twemoji32")
+    assert code != 0 and "--resume builtin:twemoji32: its G does not fit this run" in err
+    assert "--G.channel_base=1024" in err and not (tmp_path / "runs").exists()
+    code, _, err = run_cli("train", "--outdir", tmp_path / "runs", "--dry-run", "--resolution", "64",
+                           "--resume", "builtin:twemoji32")
+    assert code != 0 and "img_resolution 32 (this run: 64)" in err
 
 
 def test_tick_and_snapshot_read_one_augment_p(dataset_zip, tmp_path):

@@ -77,7 +77,21 @@ def plan(data: str | None = None, *, outdir: str | Path = "runs", name: str | No
                           metrics=None if metrics is None else metric_names(metrics), **options)
     resume = options.get("resume")
     run_dir = run_dir_for(outdir, run_name(config, dataset.name, resume) if name is None else name, new)
-    return RunPlan(config, dataset, run_dir, bool(checkpoint.list_states(run_dir)), resume, device)
+    resuming = bool(checkpoint.list_states(run_dir))
+    if resume is not None and not resuming:
+        _check_resume_fits(resume, config)
+    return RunPlan(config, dataset, run_dir, resuming, resume, device)
+
+
+def _check_resume_fits(resume: str, config: TrainConfig) -> None:
+    """A --resume network that is already on this machine (a file, a built-in one, a cached download) must
+    fit the run's networks: said at planning time, so the dry run says it too. A name or URL not yet
+    downloaded is checked when the run has fetched it."""
+    from adagan.training.transfer import check_fit
+
+    path = pretrained.parse(resume).path
+    if path.is_file():
+        check_fit(path, config.G, config.D, label=str(resume))
 
 
 def _default_resume(resume: str | None, data: str | None, device: str, resolution: int | None,

@@ -15,17 +15,17 @@ from adagan.networks.generator import block_resolutions, channels_at
 from adagan.training.state import TrainState
 
 
-def load_transfer_weights(path: Path, state: TrainState, log) -> None:
-    """Initialise the state's G, D and G_ema from a network file (`--resume`); AdaganError, naming the flags
-    that would build the same network, when its networks do not fit this run."""
-    G, D, G_ema = state.G, state.D, state.G_ema
+def check_fit(path: Path, G_cfg, D_cfg, label: str | None = None) -> None:
+    """AdaganError, naming the flags that would build the same network, when the networks of the file at
+    `path` do not have the shapes of a run's G_cfg and D_cfg (read from the file's metadata only: the dry run
+    checks this before anything is trained). label: the network as the user named it (default: path)."""
     info = read_metadata(path)
     present = info.get("networks", [])
-    for name, net in (("G", G), ("D", D)):  # the file's networks must be this run's shape, field by field
+    for name, cfg in (("G", G_cfg), ("D", D_cfg)):  # the file's networks must be this run's shape, field by field
         key = f"config.{name}"
         if key in info and any(n in present for n in ((name,) if name == "D" else ("G", "G_ema"))):
             theirs_cfg = network_config(name, info[key], path)
-            differ = shape_differences(theirs_cfg, net.cfg)
+            differ = shape_differences(theirs_cfg, cfg)
             if differ:
                 data_bound = [k for k, _, _ in differ if k in ("img_resolution", "img_channels", "c_dim")]
                 keys = [k for k, _, _ in differ if k not in data_bound and k != "channels"]
@@ -33,8 +33,16 @@ def load_transfer_weights(path: Path, state: TrainState, log) -> None:
                 flags = " ".join(f"--{name}.{k}={getattr(theirs_cfg, k)}" for k in keys)
                 hint = (f"; pass {flags} to build the same network" if not data_bound else
                         "; use a network made for data of this resolution, channel count and labels")
-                raise AdaganError(f"--resume {path}: its {name} does not fit this run: "
+                raise AdaganError(f"--resume {label or path}: its {name} does not fit this run: "
                                   + ", ".join(f"{k} {theirs} (this run: {mine})" for k, theirs, mine in differ) + hint)
+
+
+def load_transfer_weights(path: Path, state: TrainState, log) -> None:
+    """Initialise the state's G, D and G_ema from a network file (`--resume`); AdaganError, naming the flags
+    that would build the same network, when its networks do not fit this run."""
+    G, D, G_ema = state.G, state.D, state.G_ema
+    check_fit(path, G.cfg, D.cfg)
+    present = read_metadata(path).get("networks", [])
     nets = load_networks(path, tuple(n for n in ("G", "D", "G_ema") if n in present))
     for name, target in (("G", G), ("D", D), ("G_ema", G_ema)):
         src = nets.get(name) or (nets.get("G_ema") if name == "G" else nets.get("G") if name == "G_ema" else None)
