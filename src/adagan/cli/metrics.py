@@ -91,8 +91,9 @@ def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_
         try:
             dest = append_results(Path(network), spec.name, res, seconds, dest_dir=results_dir)
         except OSError as e:
-            click.echo(f"  ({seconds:.1f} s; not recorded: cannot append to metric-{spec.name}.jsonl beside "
-                       f"{network}: {e.strerror or e})", err=True)
+            folder = results_dir if results_dir is not None else Path(network).parent
+            click.echo(f"  ({seconds:.1f} s; not recorded: cannot append to metric-{spec.name}.jsonl in "
+                       f"{folder}: {e.strerror or e})", err=True)
         else:
             click.echo(f"  ({seconds:.1f} s, appended to {dest})", err=True)
 
