@@ -74,8 +74,9 @@ def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_
     use_weights(inception=inception, lpips=lpips)
     # Results go beside the file (for a name or URL: the cached one); a built-in network's lie in the
     # installed package, which may be read-only and is not ours to add files to: the cache takes them.
-    results_dir = pretrained_dir() if parse(network).kind == "builtin" else None
+    builtin = parse(network).kind == "builtin"
     network = resolve_network(network)
+    results_dir = pretrained_dir() if builtin else Path(network).parent
     G = load_network(network, which="G_ema", device=dev).eval().requires_grad_(False)
     dataset = open_dataset(data, resolution=resolution, use_labels=bool(G.c_dim), mirror=False)
     train_dataset = None
@@ -91,9 +92,8 @@ def cli(network, data, metrics, resolution, device, batch, inception, lpips, no_
         try:
             dest = append_results(Path(network), spec.name, res, seconds, dest_dir=results_dir)
         except OSError as e:
-            folder = results_dir if results_dir is not None else Path(network).parent
             click.echo(f"  ({seconds:.1f} s; not recorded: cannot append to metric-{spec.name}.jsonl in "
-                       f"{folder}: {e.strerror or e})", err=True)
+                       f"{results_dir}: {e.strerror or e})", err=True)
         else:
             click.echo(f"  ({seconds:.1f} s, appended to {dest})", err=True)
 
