@@ -109,6 +109,23 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     return out
 
 
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def trained_kimg(meta: dict[str, Any]) -> float | None:
+    """How long a file's networks trained in all, from its metadata (read_metadata): its run's kimg plus, when
+    that run started from another network (`meta.resumed_from`, training/state.Origin), what that one had
+    trained in all. None when the file does not say (no kimg, or an origin of unknown training such as an
+    imported official pickle)."""
+    kimg = _number(meta.get("meta.kimg"))
+    origin = meta.get("meta.resumed_from")
+    if kimg is None or not isinstance(origin, dict):
+        return kimg
+    before = _number(origin.get("kimg"))
+    return None if before is None else kimg + before
+
+
 def network_config(name: str, cfg_dict: dict, path) -> GeneratorConfig | DiscriminatorConfig:
     """The checked config of network `name` (G, G_ema or D) as stored in a file (limits.check_network)."""
     try:

@@ -12,6 +12,7 @@ from safetensors import safe_open
 from adagan import pretrained
 from adagan.errors import CheckpointError
 from adagan.io import load_networks, read_metadata
+from adagan.netfiles import trained_kimg
 
 # A tiny training run (tests/training/test_train.py's TINY, without its per-phase extras).
 TINY = ["--cfg", "cpu", "--G.z_dim=8", "--G.w_dim=8", "--G.channel_base=128", "--G.channel_max=8",
@@ -104,6 +105,35 @@ def test_train_resumes_from_a_builtin_network(run_cli, builtin_dir, tmp_path):
     assert code == 0, err
     run_dir = next(p for p in (tmp_path / "runs").iterdir() if "-from-twemoji32-" in p.name)
     assert "Initialised G, D and G_ema from" in (run_dir / "log.txt").read_text()
+    # Its snapshots record what it was fine-tuned from and how long that had trained; the chain adds up.
+    tuned = sorted(run_dir.glob("network-snapshot-*.safetensors"))[-1]
+    assert read_metadata(tuned)["meta.resumed_from"] == {"network": "builtin:twemoji32", "kimg": 0.008}
+    code, out, err = run_cli("info", tuned)
+    assert code == 0, err
+    assert "kimg: 0.008, fine-tuned from builtin:twemoji32 (0.008 kimg): 0.016 kimg in all" in out
+    pretrained.export_builtin(tuned, tmp_path / "continued.safetensors")  # as a pretraining is carried on
+    code, out, err = run_cli("train", "--data", data, "--outdir", tmp_path / "runs", "--name", "again", "--kimg",
+                             "0.008", "--resume", tmp_path / "continued.safetensors", *TINY)
+    assert code == 0, err
+    again = sorted((tmp_path / "runs" / "again").glob("network-snapshot-*.safetensors"))[-1]
+    origin = read_metadata(again)["meta.resumed_from"]
+    assert origin == {"network": str((tmp_path / "continued.safetensors").resolve()), "kimg": pytest.approx(0.016)}
+    assert trained_kimg(read_metadata(again)) == pytest.approx(0.024)
+    # A state saved before runs kept their origin: resumed with the same --resume, the run records it from there.
+    from adagan.config import TrainConfig, from_dict
+    from adagan.io import load_extra_tensors, save_networks
+    from adagan.training import checkpoint
+
+    state = checkpoint.list_states(tmp_path / "runs" / "again")[-1]
+    info = read_metadata(state)
+    meta = {k[len("meta."):]: v for k, v in info.items() if k.startswith("meta.") and k != "meta.origin"}
+    save_networks(state, **load_networks(state), config=from_dict(TrainConfig, info["train_config"]),
+                  extra_tensors=load_extra_tensors(state), metadata=meta)
+    code, out, err = run_cli("train", "--data", data, "--outdir", tmp_path / "runs", "--name", "again", "--kimg",
+                             "0.016", "--resume", tmp_path / "continued.safetensors", *TINY)
+    assert code == 0, err
+    later = read_metadata(sorted((tmp_path / "runs" / "again").glob("network-snapshot-*.safetensors"))[-1])
+    assert later["meta.cur_nimg"] == 16 and later["meta.resumed_from"] == origin
 
 
 def test_studio_opens_a_builtin_network(snapshot, builtin_dir, run_cli, monkeypatch):

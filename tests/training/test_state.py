@@ -41,6 +41,7 @@ def _advance(state):
     it = iter(state.sampler)
     for _ in range(7):
         next(it)
+    state.origin.network, state.origin.kimg = "builtin:twemoji32", 459.104
 
 
 def _assert_same(a: TrainState, b: TrainState):
@@ -48,6 +49,7 @@ def _assert_same(a: TrainState, b: TrainState):
     assert a.progress == b.progress and a.sampler.position == b.sampler.position
     assert a.controller.state_dict() == b.controller.state_dict() and float(b.controller.pipe.p) == 0.125
     assert torch.equal(a.loss.pl_mean, b.loss.pl_mean)
+    assert a.origin == b.origin
     for name in ("opt_G", "opt_D"):
         sa, sb = getattr(a, name).state_dict()["state"], getattr(b, name).state_dict()["state"]
         assert sa.keys() == sb.keys() and all(torch.equal(sa[i][k], sb[i][k]) for i in sa for k in sa[i])
@@ -67,6 +69,7 @@ def test_checkpoint_saves_and_restores_the_whole_state(tiny_cfgs, tmp_path):
     b, _ = _state(tiny_cfgs, seed=1)
     checkpoint.load(path, b)
     _assert_same(a, b)
+    assert b.origin.network == "builtin:twemoji32" and b.origin.kimg == 459.104
 
 
 def test_a_new_part_is_saved_by_adding_it_to_parts(tiny_cfgs, tmp_path):
@@ -107,10 +110,14 @@ def test_states_saved_before_trainstate_still_load(tiny_cfgs, tmp_path):
     meta = {k[len("meta."):]: v for k, v in info.items() if k.startswith("meta.")}
     tensors["pl_mean"] = tensors.pop("loss.pl_mean")
     meta["sampler_position"] = meta.pop("sampler")["position"]
+    del meta["origin"]  # nor did it have the run's origin: it loads as "none recorded"
     save_networks(path, **load_networks(path), config=from_dict(TrainConfig, info["train_config"]),
                   extra_tensors=tensors, metadata=meta)
     b, _ = _state(tiny_cfgs, seed=1)
+    b.origin.network = "stale"
     checkpoint.load(path, b)
+    assert b.origin.network is None and b.origin.kimg is None
+    a.origin.network = a.origin.kimg = None
     _assert_same(a, b)
 
 

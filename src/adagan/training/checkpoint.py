@@ -4,7 +4,8 @@ A state file (`training-state-NNNNNNNNN.safetensors`, numbered by cur_nimg) hold
 every part of the TrainState (training/state.py), saved whole: a part's tensors go into the file
 under `<part>.<key>` (`opt_G.3.exp_avg`, `loss.pl_mean`), everything else into its JSON metadata
 (`progress`, `augment`, `sampler`, `opt_G.param_groups`). Writes are atomic; old states are pruned.
-A snapshot (`network-snapshot-NNNNNN.safetensors`, numbered by kimg) holds the networks and augment p.
+A snapshot (`network-snapshot-NNNNNN.safetensors`, numbered by kimg) holds the networks and augment p, and
+the network the run started from (`meta.resumed_from`, when it had `--resume`).
 
 `RunFiles` is one process's view of a run directory (docs/limits.md, "Crash safety"): it holds the run's
 lock (one training per directory), removes the temporaries a killed run left (our names only), resumes
@@ -89,8 +90,10 @@ def _snapshot_file(run_dir: Path, state: TrainState) -> tuple[Path, dict, dict]:
     """(path, extra tensors, metadata) of the snapshot of the current kimg."""
     cur_nimg = state.progress.cur_nimg
     p = state.controller.p if state.controller is not None else 0.0
-    return snapshot_path(run_dir, cur_nimg), {"augment_p": torch.tensor(p)}, {"kimg": cur_nimg / 1000,
-                                                                              "cur_nimg": cur_nimg}
+    meta = {"kimg": cur_nimg / 1000, "cur_nimg": cur_nimg}
+    if state.origin.network is not None:  # what the run was fine-tuned from (netfiles.trained_kimg adds it up)
+        meta["resumed_from"] = state.origin.state_dict()
+    return snapshot_path(run_dir, cur_nimg), {"augment_p": torch.tensor(p)}, meta
 
 
 def _state_file(run_dir: Path, state: TrainState) -> tuple[Path, dict, dict]:

@@ -49,12 +49,14 @@ def save_snapshot(t: Trainer, run: RunSession, metrics_fn=None, *, scheduled: bo
 
 
 def training_loop(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, resume_weights: Path | None = None,
-                  progress_bar: bool | None = None, metrics_fn=None, tick_hooks=(), iteration_hooks=()) -> dict:
+                  resume_label: str | None = None, progress_bar: bool | None = None, metrics_fn=None, tick_hooks=(),
+                  iteration_hooks=()) -> dict:
     """Train until config.kimg (or config.max_minutes, or a stop signal). Returns a summary dict.
 
     dataset: an adagan.data.ImageDataset (already opened with the run's options).
     resume_weights: a network file to initialise G/D/G_ema from (transfer learning);
       ignored when run_dir already holds a training state (then the run resumes exactly).
+    resume_label: that network as the user named it (builtin:NAME, a URL), recorded in the snapshots.
     metrics_fn(snapshot_path, G_ema) -> dict, called at each snapshot on every rank.
     tick_hooks: hook(trainer, record) called on every rank at the end of each tick, after its line is
       written (record: the tick's stats.jsonl line).
@@ -62,8 +64,8 @@ def training_loop(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, 
       adaptive thread count of run._worker.
     """
     with RunSession(config, ctx, run_dir) as run:
-        t, resumed = setup(config, ctx, run.run_dir, dataset, resume_weights=resume_weights, log=run.monitor.log,
-                           files=run.files)
+        t, resumed = setup(config, ctx, run.run_dir, dataset, resume_weights=resume_weights,
+                           resume_label=resume_label, log=run.monitor.log, files=run.files)
         run.own(t.close)
         prog, schedule = t.state.progress, Schedule(config, t.state.progress.cur_nimg)
         if resumed and schedule.finished:  # a finished run, rerun: nothing to train

@@ -163,28 +163,31 @@ class RunSpec:
 
     config: TrainConfig
     run_dir: str
-    resume: str | None
+    resume: str | None  # the --resume network's file (downloaded and imported when it was a name or URL)
     device: str
     progress_bar: bool
     dataset: Any = None
     tick_hooks: tuple = ()  # functions hook(trainer, record); picklable when spawned
     threads: int | None = None  # CPU threads per process; None = adapt (adagan.runtime.ThreadGovernor)
+    resume_label: str | None = None  # --resume as snapshots record it: builtin:NAME, a name, a URL, a file's path
 
 
 def launch(plan: RunPlan, *, progress_bar: bool = False, tick_hooks=(), threads: int | None = None) -> dict | None:
     """Create the run directory and train: in this process, in `gpus` spawned processes, or as one rank
     of a torchrun group. Returns the training summary when this process trained."""
-    resume = None
+    resume = label = None
     if plan.resume is not None:
         resume = str(pretrained.resolve_network(plan.resume))  # a name or URL: downloaded and imported once
         read_metadata(resume)  # fail early with a clear message
+        source = pretrained.parse(plan.resume)
+        label = str(source.path.resolve()) if source.kind == "file" else source.spec
     try:
         plan.run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"cannot create the run directory {plan.run_dir}: {e.strerror or e}; choose another "
                           "--outdir") from None
     spec = RunSpec(plan.config, str(plan.run_dir), resume, plan.device, progress_bar, plan.dataset,
-                   tuple(tick_hooks), threads)
+                   tuple(tick_hooks), threads, label)
     if distributed.env_world_size() > 1:  # started by torchrun: this process is one rank
         ctx = distributed.init_from_env(spec.device)
         try:
@@ -213,7 +216,7 @@ def _worker(ctx: distributed.Context, spec: RunSpec) -> dict:
                                mirror=config.mirror, subset=config.subset, seed=config.seed)
     metrics_fn = _metrics_fn(ctx, config) if config.metrics else None
     return training_loop(config, ctx, Path(spec.run_dir), dataset,
-                         resume_weights=Path(spec.resume) if spec.resume else None,
+                         resume_weights=Path(spec.resume) if spec.resume else None, resume_label=spec.resume_label,
                          progress_bar=spec.progress_bar, metrics_fn=metrics_fn, tick_hooks=spec.tick_hooks,
                          iteration_hooks=iteration_hooks)
 

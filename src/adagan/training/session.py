@@ -20,7 +20,7 @@ from adagan.training.distributed import Context, any_rank
 from adagan.training.monitor import Monitor
 from adagan.training.schedule import StopFlag
 from adagan.training.trainer import Trainer, build_trainer
-from adagan.training.transfer import load_transfer_weights
+from adagan.training.transfer import load_transfer_weights, record_origin
 
 
 class RunSession:
@@ -77,10 +77,12 @@ class RunSession:
 
 
 def setup(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, resume_weights: Path | None = None,
-          log=print, files: checkpoint.RunFiles | None = None) -> tuple[Trainer, bool]:
+          resume_label: str | None = None, log=print,
+          files: checkpoint.RunFiles | None = None) -> tuple[Trainer, bool]:
     """The trainer of one process, resumed from run_dir's newest intact state, else initialised from
-    `resume_weights` (transfer learning). files: the main process's opened RunFiles (None: opened here on the
-    main process, and closed by trainer.close()). Returns (trainer, resumed)."""
+    `resume_weights` (transfer learning; resume_label: that network as the user named it). files: the main
+    process's opened RunFiles (None: opened here on the main process, and closed by trainer.close()). Returns
+    (trainer, resumed)."""
     own = files is None and ctx.is_main
     if own:
         files = checkpoint.RunFiles(run_dir, config, log)
@@ -96,8 +98,10 @@ def setup(config: TrainConfig, ctx: Context, run_dir: Path, dataset, *, resume_w
     if resumed_from is not None:
         log(f"Resuming from {resumed_from.name} at kimg {t.state.progress.cur_nimg / 1000:.1f} "
             f"(tick {t.state.progress.cur_tick}).")
+        if t.state.origin.network is None and resume_weights is not None:  # a state saved before runs kept it
+            record_origin(resume_weights, t.state, resume_label)
     elif resume_weights is not None:
-        load_transfer_weights(resume_weights, t.state, log)
+        load_transfer_weights(resume_weights, t.state, log, label=resume_label)
     if own:
         unsubscribe, t.close = t.close, lambda: (unsubscribe(), files.close())
     return t, resumed_from is not None

@@ -64,6 +64,23 @@ class OptimizerState:
                     per_param[k] = v.to(device)
 
 
+@dataclass
+class Origin:
+    """The network a run started from (`--resume`: transfer learning, or a pretraining continued) and how
+    long that network had trained in all (netfiles.trained_kimg: its own kimg plus its origin's, so a chain
+    of fine-tunings adds up); None when the run started from noise, or when the file does not say (an
+    imported official pickle). Snapshots record it as `meta.resumed_from`."""
+
+    network: str | None = None  # builtin:NAME, a pretrained name, a URL or a file's absolute path
+    kimg: float | None = None
+
+    def state_dict(self) -> dict:
+        return {} if self.network is None else {"network": self.network, "kimg": self.kimg}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.network, self.kimg = state.get("network"), state.get("kimg")
+
+
 class _Nothing:
     """The part that a missing object (no ADA controller under --aug noaug) leaves: saves {}."""
 
@@ -83,6 +100,7 @@ class TrainState:
 
     def __init__(self, *, G, D, G_ema, opt_G, opt_D, loss, sampler, controller=None):
         self.progress = Progress()
+        self.origin = Origin()
         self.G, self.D, self.G_ema = G, D, G_ema
         self.opt_G, self.opt_D = opt_G, opt_D
         self.loss, self.sampler, self.controller = loss, sampler, controller
@@ -101,6 +119,7 @@ class TrainState:
             "loss": self.loss,  # path-length running mean, LeCam's averages
             "opt_G": OptimizerState(self.opt_G),
             "opt_D": OptimizerState(self.opt_D),
+            "origin": self.origin,  # the network the run started from (`--resume`)
         }
 
     def state_dict(self) -> dict:

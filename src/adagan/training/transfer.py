@@ -2,7 +2,8 @@
 
 The file's networks must have this run's shape, field by field (`shape_differences`); when they do not, the
 error names the flags that build the same network. Only the networks are taken: the optimizers, ADA's p
-and the counters start afresh (presets.for_training sets the transfer-learning policy).
+and the counters start afresh (presets.for_training sets the transfer-learning policy); the run records the
+network it started from and that network's training (state.Origin), which its snapshots carry.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from adagan.errors import AdaganError
 from adagan.io import load_networks, network_config, read_metadata
+from adagan.netfiles import trained_kimg
 from adagan.networks.generator import block_resolutions, channels_at
 from adagan.training.state import TrainState
 
@@ -37,12 +39,15 @@ def check_fit(path: Path, G_cfg, D_cfg, label: str | None = None) -> None:
                                   + ", ".join(f"{k} {theirs} (this run: {mine})" for k, theirs, mine in differ) + hint)
 
 
-def load_transfer_weights(path: Path, state: TrainState, log) -> None:
-    """Initialise the state's G, D and G_ema from a network file (`--resume`); AdaganError, naming the flags
-    that would build the same network, when its networks do not fit this run."""
+def load_transfer_weights(path: Path, state: TrainState, log, label: str | None = None) -> None:
+    """Initialise the state's G, D and G_ema from a network file (`--resume`) and record it as the run's origin
+    (label: the network as the user named it, builtin:NAME, a pretrained name or a URL; default: the file's
+    absolute path); AdaganError, naming the flags that would build the same network, when its networks do not
+    fit this run."""
     G, D, G_ema = state.G, state.D, state.G_ema
     check_fit(path, G.cfg, D.cfg)
-    present = read_metadata(path).get("networks", [])
+    info = read_metadata(path)
+    present = info.get("networks", [])
     nets = load_networks(path, tuple(n for n in ("G", "D", "G_ema") if n in present))
     for name, target in (("G", G), ("D", D), ("G_ema", G_ema)):
         src = nets.get(name) or (nets.get("G_ema") if name == "G" else nets.get("G") if name == "G_ema" else None)
@@ -56,7 +61,15 @@ def load_transfer_weights(path: Path, state: TrainState, log) -> None:
                               f"{(bad or sorted(set(theirs) ^ set(mine)))[0]}); use a network of the same resolution, "
                               "channels, labels and preset")
         target.load_state_dict(theirs, strict=True)
+    record_origin(path, state, label, info)
     log(f"Initialised G, D and G_ema from {path}")
+
+
+def record_origin(path: Path, state: TrainState, label: str | None = None, info: dict | None = None) -> None:
+    """Record the network file at `path` as the run's origin (state.Origin): label (default: the file's absolute
+    path) and its training in all. info: its metadata, when already read."""
+    info = read_metadata(path) if info is None else info
+    state.origin.network, state.origin.kimg = label or str(Path(path).resolve()), trained_kimg(info)
 
 
 # Config fields that decide which tensors a network has and their shapes (or how they are used), by network.
