@@ -200,6 +200,20 @@ def test_network_info(studio_root):
         info = client.get("/api/network", params={"file": SNAP}).json()
         assert info["resolution"] == 16 and info["num_ws"] == 6 and info["c_dim"] == 0
         assert info["kimg"] == pytest.approx(0.032)
+        assert info["origin"] is None and info["total_kimg"] == pytest.approx(0.032)
+
+
+def test_network_info_says_what_a_network_was_fine_tuned_from(run_copy):
+    from adagan.io import load_networks, read_metadata, save_networks
+
+    root, run = run_copy
+    snap = run / "network-snapshot-000000.safetensors"
+    meta = {k[len("meta."):]: v for k, v in read_metadata(snap).items() if k.startswith("meta.")}
+    save_networks(snap, **load_networks(snap), metadata={**meta, "resumed_from": {"network": "builtin:twemoji32",
+                                                                                  "kimg": 459.104}})
+    with _client(root) as client:
+        info = client.get("/api/network", params={"file": SNAP}).json()
+        assert info["origin"] == "builtin:twemoji32" and info["total_kimg"] == pytest.approx(459.136)
 
 
 def test_truncation_changes_the_image(studio_root):

@@ -214,10 +214,16 @@ EXTREME = [{"Progress/tick": i, "Progress/kimg": k, "Loss/G/loss": g, "Loss/D/lo
 
 @pytest.fixture(scope="module")
 def odd_root(studio_root, tmp_path_factory):
-    """`aaa-broken` (its only snapshot is garbage), LONG (the tiny run under a long name) and `extreme`
-    (stats with values of +-1e308, no grids, no snapshots)."""
+    """`aaa-broken` (its only snapshot is garbage), LONG (the tiny run under a long name, its snapshot marked as
+    fine-tuned from builtin:twemoji32) and `extreme` (stats with values of +-1e308, no grids, no snapshots)."""
+    from adagan.io import load_networks, read_metadata, save_networks
+
     root = tmp_path_factory.mktemp("odd") / "runs"
     shutil.copytree(studio_root / "tiny", root / LONG)
+    snap = root / LONG / "network-snapshot-000000.safetensors"
+    meta = {k[len("meta."):]: v for k, v in read_metadata(snap).items() if k.startswith("meta.")}
+    save_networks(snap, **load_networks(snap), metadata={**meta, "resumed_from": {"network": "builtin:twemoji32",
+                                                                                  "kimg": 459.104}})
     (root / "aaa-broken").mkdir()
     (root / "aaa-broken" / "network-snapshot-000000.safetensors").write_bytes(b"\x00garbage" * 100)
     (root / "extreme").mkdir()
@@ -267,6 +273,8 @@ def _page_width(driver):
 
 
 def test_generator_opens_the_first_snapshot_that_loads_and_labels_fit(odd_server, browser):
+    from selenium.webdriver.common.by import By
+
     _open_generator(browser, odd_server, pick=False)
     assert browser.execute_script("return document.getElementById('gen-error').hidden"), \
         browser.execute_script("return document.getElementById('gen-error').textContent")
@@ -278,6 +286,8 @@ def test_generator_opens_the_first_snapshot_that_loads_and_labels_fit(odd_server
         return [o.textContent, c.measureText(o.textContent).width, s.clientWidth];""")
     assert text.endswith("@ 0 kimg") and text.startswith("twemoji32"), text
     assert width + 20 <= room, (text, width, room)  # the closed dropdown shows the whole label
+    info = browser.find_element(By.ID, "net-info").text
+    assert "0.032 kimg (fine-tuned from builtin:twemoji32: 459.1 kimg in all)" in info, info
 
 
 def test_pins_stay_within_the_servers_limit(odd_server, browser):

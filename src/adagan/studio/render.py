@@ -117,13 +117,17 @@ class Renderer:
     def network_info(self, path: Path) -> dict:
         """What the page needs to build its controls; loads the generator (so a corrupt file shows here)."""
         from adagan.io import read_metadata
+        from adagan.netfiles import trained_kimg
 
         G = self.generator(path)
         meta = read_metadata(path)
-        kimg = meta.get("meta.kimg")
+        kimg, origin = meta.get("meta.kimg"), meta.get("meta.resumed_from")
+        origin = origin.get("network") if isinstance(origin, dict) else None
         return {"resolution": G.img_resolution, "channels": G.img_channels, "c_dim": G.c_dim, "num_ws": G.num_ws,
                 "z_dim": G.z_dim, "w_dim": G.w_dim, "kimg": kimg if isinstance(kimg, int | float) else None,
-                "params": sum(p.numel() for p in G.parameters())}
+                "params": sum(p.numel() for p in G.parameters()),
+                # what it was fine-tuned from (training/state.Origin) and its training in all (None: unknown)
+                "origin": origin if isinstance(origin, str) else None, "total_kimg": trained_kimg(meta)}
 
     # -- pictures ----------------------------------------------------------------------------------
 

@@ -146,8 +146,11 @@ async function selectNetwork(file) {
   if (gen.net !== file) return;  // another snapshot was picked meanwhile
   genError("net", null);
   const i = gen.info;
+  const origin = i.origin === null ? "" :
+    ` (fine-tuned from ${i.origin}${i.total_kimg !== null ? `: ${fmt(i.total_kimg, 4)} kimg in all` : ""})`;
   $("net-info").textContent = `${i.resolution}x${i.resolution}, ${i.channels} ch, ${i.num_ws} ws` +
-    `${i.c_dim ? `, ${i.c_dim} classes` : ""}${i.kimg !== null ? `, ${fmt(i.kimg, 4)} kimg` : ""}, ${(i.params / 1e6).toFixed(2)} M params`;
+    `${i.c_dim ? `, ${i.c_dim} classes` : ""}${i.kimg !== null ? `, ${fmt(i.kimg, 4)} kimg${origin}` : ""}, ` +
+    `${(i.params / 1e6).toFixed(2)} M params`;
   for (const id of ["mix-lo", "mix-hi"]) {
     $(id).max = i.num_ws - 1;
     if (Number($(id).value) > i.num_ws - 1) $(id).value = i.num_ws - 1;
