@@ -28,9 +28,9 @@ def test_info_adds_up_a_fine_tuned_networks_training(run_cli, tmp_path):
     G = Generator(GeneratorConfig(z_dim=8, w_dim=8, img_resolution=16, channel_base=128, channel_max=8, map_layers=2))
     cases = [  # (metadata, trained_kimg, what info says)
         ({"kimg": 40.0, "resumed_from": {"network": "builtin:twemoji32", "kimg": 459.104}}, 499.104,
-         "kimg: 40, fine-tuned from builtin:twemoji32 (459.104 kimg): 499.104 kimg in all"),
+         "kimg: 40, started from builtin:twemoji32 (459.104 kimg): 499.104 kimg in all"),
         ({"kimg": 40.0, "resumed_from": {"network": "ffhq256", "kimg": None}}, None,
-         "kimg: 40, fine-tuned from ffhq256 (its training not recorded)"),
+         "kimg: 40, started from ffhq256 (its training not recorded)"),
         ({"kimg": 12}, 12.0, "kimg: 12\n"),
         ({"kimg": True, "resumed_from": "junk"}, None, "networks: G"),
     ]

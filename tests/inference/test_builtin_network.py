@@ -110,7 +110,7 @@ def test_train_resumes_from_a_builtin_network(run_cli, builtin_dir, tmp_path):
     assert read_metadata(tuned)["meta.resumed_from"] == {"network": "builtin:twemoji32", "kimg": 0.008}
     code, out, err = run_cli("info", tuned)
     assert code == 0, err
-    assert "kimg: 0.008, fine-tuned from builtin:twemoji32 (0.008 kimg): 0.016 kimg in all" in out
+    assert "kimg: 0.008, started from builtin:twemoji32 (0.008 kimg): 0.016 kimg in all" in out
     pretrained.export_builtin(tuned, tmp_path / "continued.safetensors")  # as a pretraining is carried on
     code, out, err = run_cli("train", "--data", data, "--outdir", tmp_path / "runs", "--name", "again", "--kimg",
                              "0.008", "--resume", tmp_path / "continued.safetensors", *TINY)

@@ -287,7 +287,7 @@ def test_generator_opens_the_first_snapshot_that_loads_and_labels_fit(odd_server
     assert text.endswith("@ 0 kimg") and text.startswith("twemoji32"), text
     assert width + 20 <= room, (text, width, room)  # the closed dropdown shows the whole label
     info = browser.find_element(By.ID, "net-info").text
-    assert "0.032 kimg (fine-tuned from builtin:twemoji32: 459.1 kimg in all)" in info, info
+    assert "0.032 kimg (started from builtin:twemoji32: 459.1 kimg in all)" in info, info
 
 
 def test_pins_stay_within_the_servers_limit(odd_server, browser):

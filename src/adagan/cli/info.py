@@ -59,6 +59,6 @@ def cli(path, as_json):
         origin = meta.get("meta.resumed_from")
         if isinstance(origin, dict) and isinstance(origin.get("network"), str):
             before, total = origin.get("kimg"), trained_kimg(meta)
-            line += f", fine-tuned from {origin['network']}" + (
+            line += f", started from {origin['network']}" + (
                 f" ({before:g} kimg): {total:g} kimg in all" if total is not None else " (its training not recorded)")
         click.echo(line)

@@ -126,7 +126,7 @@ class Renderer:
         return {"resolution": G.img_resolution, "channels": G.img_channels, "c_dim": G.c_dim, "num_ws": G.num_ws,
                 "z_dim": G.z_dim, "w_dim": G.w_dim, "kimg": kimg if isinstance(kimg, int | float) else None,
                 "params": sum(p.numel() for p in G.parameters()),
-                # what it was fine-tuned from (training/state.Origin) and its training in all (None: unknown)
+                # what it started from (training/state.Origin) and its training in all (None: unknown)
                 "origin": origin if isinstance(origin, str) else None, "total_kimg": trained_kimg(meta)}
 
     # -- pictures ----------------------------------------------------------------------------------

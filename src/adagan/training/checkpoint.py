@@ -91,7 +91,7 @@ def _snapshot_file(run_dir: Path, state: TrainState) -> tuple[Path, dict, dict]:
     cur_nimg = state.progress.cur_nimg
     p = state.controller.p if state.controller is not None else 0.0
     meta = {"kimg": cur_nimg / 1000, "cur_nimg": cur_nimg}
-    if state.origin.network is not None:  # what the run was fine-tuned from (netfiles.trained_kimg adds it up)
+    if state.origin.network is not None:  # what the run started from (netfiles.trained_kimg adds it up)
         meta["resumed_from"] = state.origin.state_dict()
     return snapshot_path(run_dir, cur_nimg), {"augment_p": torch.tensor(p)}, meta
 

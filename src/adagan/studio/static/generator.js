@@ -147,7 +147,7 @@ async function selectNetwork(file) {
   genError("net", null);
   const i = gen.info;
   const origin = i.origin === null ? "" :
-    ` (fine-tuned from ${i.origin}${i.total_kimg !== null ? `: ${fmt(i.total_kimg, 4)} kimg in all` : ""})`;
+    ` (started from ${i.origin}${i.total_kimg !== null ? `: ${fmt(i.total_kimg, 4)} kimg in all` : ""})`;
   $("net-info").textContent = `${i.resolution}x${i.resolution}, ${i.channels} ch, ${i.num_ws} ws` +
     `${i.c_dim ? `, ${i.c_dim} classes` : ""}${i.kimg !== null ? `, ${fmt(i.kimg, 4)} kimg${origin}` : ""}, ` +
     `${(i.params / 1e6).toFixed(2)} M params`;
