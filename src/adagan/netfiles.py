@@ -113,6 +113,14 @@ def _number(value) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def started_from(meta: dict[str, Any]) -> str | None:
+    """The network a file's run started from (`meta.resumed_from`, training/state.Origin), as the user named it;
+    None when it started from noise or the file does not say."""
+    origin = meta.get("meta.resumed_from")
+    network = origin.get("network") if isinstance(origin, dict) else None
+    return network if isinstance(network, str) else None
+
+
 def trained_kimg(meta: dict[str, Any]) -> float | None:
     """How long a file's networks trained in all, from its metadata (read_metadata): its run's kimg plus, when
     that run started from another network (`meta.resumed_from`, training/state.Origin), what that one had

@@ -18,7 +18,7 @@ def cli(path, as_json):
     """
     from adagan.errors import CheckpointError
     from adagan.io import network_config, read_metadata
-    from adagan.netfiles import trained_kimg
+    from adagan.netfiles import started_from, trained_kimg
     from adagan.pretrained import parse, resolve_network
 
     named = parse(path).kind != "file"  # builtin:NAME, a pretrained name or a URL: say which file it is
@@ -55,10 +55,10 @@ def cli(path, as_json):
         click.echo(f"trained with: --cfg {get('cfg')}, data {get('data') or '-'}, batch {get('batch')}, "
                    f"gamma {get('loss', 'r1_gamma')}, aug {get('augment', 'mode')}")
     if isinstance(meta.get("meta.kimg"), int | float):
-        line = f"kimg: {meta['meta.kimg']:g}"
-        origin = meta.get("meta.resumed_from")
-        if isinstance(origin, dict) and isinstance(origin.get("network"), str):
-            before, total = origin.get("kimg"), trained_kimg(meta)
-            line += f", started from {origin['network']}" + (
-                f" ({before:g} kimg): {total:g} kimg in all" if total is not None else " (its training not recorded)")
+        line, origin = f"kimg: {meta['meta.kimg']:g}", started_from(meta)
+        if origin is not None:
+            total = trained_kimg(meta)
+            line += f", started from {origin}" + (
+                f" ({meta['meta.resumed_from']['kimg']:g} kimg): {total:g} kimg in all" if total is not None
+                else " (its training not recorded)")
         click.echo(line)

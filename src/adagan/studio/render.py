@@ -117,17 +117,16 @@ class Renderer:
     def network_info(self, path: Path) -> dict:
         """What the page needs to build its controls; loads the generator (so a corrupt file shows here)."""
         from adagan.io import read_metadata
-        from adagan.netfiles import trained_kimg
+        from adagan.netfiles import started_from, trained_kimg
 
         G = self.generator(path)
         meta = read_metadata(path)
-        kimg, origin = meta.get("meta.kimg"), meta.get("meta.resumed_from")
-        origin = origin.get("network") if isinstance(origin, dict) else None
+        kimg = meta.get("meta.kimg")
         return {"resolution": G.img_resolution, "channels": G.img_channels, "c_dim": G.c_dim, "num_ws": G.num_ws,
                 "z_dim": G.z_dim, "w_dim": G.w_dim, "kimg": kimg if isinstance(kimg, int | float) else None,
                 "params": sum(p.numel() for p in G.parameters()),
                 # what it started from (training/state.Origin) and its training in all (None: unknown)
-                "origin": origin if isinstance(origin, str) else None, "total_kimg": trained_kimg(meta)}
+                "origin": started_from(meta), "total_kimg": trained_kimg(meta)}
 
     # -- pictures ----------------------------------------------------------------------------------
 
