@@ -69,18 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=4, help="rows of cells taken from each grid (default 4)")
     ap.add_argument("--scale", type=int, default=2, help="enlargement, nearest neighbour (default 2)")
     args = ap.parse_args(argv)
+    from adagan.errors import AdaganError
+    from adagan.files import atomic_write
+
     try:
         panels = [parse_panel(spec) for spec in args.panels]
         img = figure(panels, args.res, args.rows, args.scale)
-    except (ValueError, OSError) as e:
+        atomic_write(args.out, lambda tmp: img.save(tmp, format="PNG"))
+    except (ValueError, OSError, AdaganError) as e:
         print(f"Error: {e}", file=sys.stderr)
         return 1
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    img.save(tmp, format="PNG")
-    tmp.replace(out)
-    print(f"wrote {out} ({img.width}x{img.height})")
+    print(f"wrote {args.out} ({img.width}x{img.height})")
     return 0
 
 

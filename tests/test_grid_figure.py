@@ -36,3 +36,7 @@ def test_bad_panels_are_one_line_errors(gf, tmp_path, capsys):
     assert gf.main(["--out", str(out), "--res", "8", f"x={tmp_path / 'small.png'}"]) == 1
     assert "fewer than 4 rows" in capsys.readouterr().err
     assert not out.exists()
+    out.write_bytes(b"kept")  # a file where --out needs a folder: one line, and the file is left as it was
+    assert gf.main(["--out", str(out / "fig.png"), "--res", "8", "--rows", "1", f"x={tmp_path / 'small.png'}"]) == 1
+    assert "cannot write" in capsys.readouterr().err
+    assert out.read_bytes() == b"kept"
