@@ -119,6 +119,13 @@ def test_train_resumes_from_a_builtin_network(run_cli, builtin_dir, tmp_path):
     origin = read_metadata(again)["meta.resumed_from"]
     assert origin == {"network": str((tmp_path / "continued.safetensors").resolve()), "kimg": pytest.approx(0.016)}
     assert trained_kimg(read_metadata(again)) == pytest.approx(0.024)
+    # Written as a built-in network, the origin keeps the file's name, not this machine's folder.
+    shipped = read_metadata(pretrained.export_builtin(again, tmp_path / "shipped.safetensors"))
+    assert shipped["meta.resumed_from"] == {"network": "continued.safetensors", "kimg": pytest.approx(0.016)}
+    assert trained_kimg(shipped) == pytest.approx(0.024)
+    assert shipped["meta.made_from"] == again.name
+    again_shipped = read_metadata(pretrained.export_builtin(tmp_path / "shipped.safetensors", tmp_path / "x.st"))
+    assert again_shipped["meta.made_from"] == again.name  # re-exported: still the training snapshot's name
     # A state saved before runs kept their origin: resumed with the same --resume, the run records it from there.
     from adagan.config import TrainConfig, from_dict
     from adagan.io import load_extra_tensors, save_networks

@@ -46,6 +46,12 @@ def export_builtin(snapshot_path: str | os.PathLike, out_path: str | os.PathLike
         except (ValueError, TypeError):  # a config of another adagan version: the networks still load
             config = None
     meta = {k[len("meta."):]: v for k, v in info.items() if k.startswith("meta.")}
-    meta.update(dtype="float16", made_from=Path(snapshot_path).name)
+    # made_from: the training snapshot's name (kept when re-exporting a file this function wrote).
+    meta.update(dtype="float16", made_from=meta.get("made_from") or Path(snapshot_path).name)
+    origin = meta.get("resumed_from")
+    if isinstance(origin, dict) and isinstance(origin.get("network"), str) and Path(origin["network"]).is_absolute():
+        # A run resumed from a file records its absolute path (training/state.Origin); a shipped file keeps
+        # only the name: the folder is one machine's, and `adagan info` shows it to every user.
+        meta["resumed_from"] = {**origin, "network": Path(origin["network"]).name}
     save_networks(out_path, G=halves["G"], D=halves["D"], G_ema=halves["G_ema"], config=config, metadata=meta)
     return Path(out_path)
