@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from adagan.errors import CheckpointError
-from adagan.netfiles import load_networks, read_metadata, save_networks
+from adagan.netfiles import load_networks, read_metadata, save_networks, started_from
 
 FP16_MAX = float(torch.finfo(torch.float16).max)
 
@@ -48,10 +48,10 @@ def export_builtin(snapshot_path: str | os.PathLike, out_path: str | os.PathLike
     meta = {k[len("meta."):]: v for k, v in info.items() if k.startswith("meta.")}
     # made_from: the training snapshot's name (kept when re-exporting a file this function wrote).
     meta.update(dtype="float16", made_from=meta.get("made_from") or Path(snapshot_path).name)
-    origin = meta.get("resumed_from")
-    if isinstance(origin, dict) and isinstance(origin.get("network"), str) and Path(origin["network"]).is_absolute():
+    origin = started_from(info)
+    if origin is not None and Path(origin).is_absolute():
         # A run resumed from a file records its absolute path (training/state.Origin); a shipped file keeps
         # only the name: the folder is one machine's, and `adagan info` shows it to every user.
-        meta["resumed_from"] = {**origin, "network": Path(origin["network"]).name}
+        meta["resumed_from"] = {**meta["resumed_from"], "network": Path(origin).name}
     save_networks(out_path, G=halves["G"], D=halves["D"], G_ema=halves["G_ema"], config=config, metadata=meta)
     return Path(out_path)
